@@ -1,0 +1,197 @@
+"""DuckDB work: source data for dbt sources, row counts and column types of built relations."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from pytest_dbt_assets.errors import SourceDataError
+
+DATA_FILE_SUFFIXES = (".csv", ".parquet", ".json")
+_READERS = {".csv": "read_csv", ".parquet": "read_parquet", ".json": "read_json_auto"}
+
+
+def source_label(source: Mapping[str, Any]) -> str:
+    """``"source_name.table_name"``, the way tests name a dbt source."""
+    return f"{source['source_name']}.{source['name']}"
+
+
+def quote(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def load_sources(
+    duckdb_path: Path,
+    sources: Iterable[Mapping[str, Any]],
+    *,
+    provided: Mapping[str, Any],
+    data_dir: Path | None,
+) -> list[str]:
+    """Create each dbt source table that does not exist yet in ``duckdb_path``.
+
+    Precedence: rows given by the test (``provided``: ``"source.table"`` -> list of dicts,
+    CSV path or DataFrame), then ``<data_dir>/<source>/<table>.csv|.parquet|.json``, then an
+    empty table typed from the columns declared in the source's YAML. Returns the labels of
+    the tables created.
+    """
+    import duckdb
+
+    created: list[str] = []
+    sources = sorted(sources, key=source_label)
+    if not sources:
+        return created
+    with duckdb.connect(str(duckdb_path)) as con:
+        catalog = con.execute("select current_database()").fetchone()[0]  # type: ignore[index]
+        for source in sources:
+            label = source_label(source)
+            database = source.get("database") or catalog
+            if database != catalog:
+                raise SourceDataError(
+                    f"Source {label} lives in database {database!r}, but the test database is "
+                    f"{catalog!r}. Remove `database:` from the source's YAML (or make it "
+                    "`{{ target.database }}`) so it resolves to the test's DuckDB."
+                )
+            schema, table = source["schema"], source.get("identifier") or source["name"]
+            relation = f"{quote(schema)}.{quote(table)}"
+            exists = con.execute(
+                "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+                [schema, table],
+            ).fetchone()[0]  # type: ignore[index]
+            if exists:
+                continue
+            con.execute(f"create schema if not exists {quote(schema)}")
+            declared = declared_columns(source)
+            if label in provided:
+                _load_value(con, relation, provided[label], declared, label)
+            elif data_dir is not None and (path := find_data_file(data_dir, source)) is not None:
+                _load_query(con, relation, f"{_READERS[path.suffix]}({_sql_string(path)})", declared, str(path), label)
+            elif declared:
+                columns = ", ".join(f"{quote(name)} {kind}" for name, kind in declared.items())
+                con.execute(f"create table {relation} ({columns})")
+            else:
+                raise SourceDataError(
+                    f"dbt source {label} has no data: no selected asset produces it, the test gave "
+                    "no rows, and it declares no columns. Provide it in one of three ways: "
+                    f"(1) rows from the test: @pytest.mark.dbt_assets(data={{'{label}': [...]}}) or "
+                    f"the dbt_assets_data fixture; (2) a file {source['source_name']}/{source['name']}.csv "
+                    "(or .parquet, .json) in the folder named by dbt_assets_data_dir; (3) `columns:` "
+                    "with `data_type:` under the source table in its YAML, for an empty table."
+                )
+            created.append(label)
+    return created
+
+
+def declared_columns(source: Mapping[str, Any]) -> dict[str, str]:
+    """Column name -> DuckDB type from the source's YAML (VARCHAR where no type is given)."""
+    return {
+        name: (column.get("data_type") or "varchar")
+        for name, column in (source.get("columns") or {}).items()
+    }
+
+
+def find_data_file(data_dir: Path, source: Mapping[str, Any]) -> Path | None:
+    for suffix in DATA_FILE_SUFFIXES:
+        path = data_dir / source["source_name"] / f"{source['name']}{suffix}"
+        if path.is_file():
+            return path
+    return None
+
+
+def _sql_string(value: Any) -> str:
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def _load_value(con: Any, relation: str, value: Any, declared: dict[str, str], label: str) -> None:
+    if isinstance(value, (str, Path)):
+        path = Path(value)
+        if path.suffix not in _READERS:
+            raise SourceDataError(f"Data for source {label}: {path} is not a .csv, .parquet or .json file.")
+        if not path.is_file():
+            raise SourceDataError(f"Data for source {label}: file {path} does not exist.")
+        _load_query(con, relation, f"{_READERS[path.suffix]}({_sql_string(path.resolve())})", declared, str(path), label)
+    elif isinstance(value, list):
+        if not value:
+            if not declared:
+                raise SourceDataError(
+                    f"Data for source {label} is an empty list and the source declares no columns: "
+                    "give at least one row, or declare `columns:` with `data_type:` in its YAML."
+                )
+            columns = ", ".join(f"{quote(name)} {kind}" for name, kind in declared.items())
+            con.execute(f"create table {relation} ({columns})")
+            return
+        if not all(isinstance(row, Mapping) for row in value):
+            raise SourceDataError(f"Data for source {label} must be a list of dicts (one per row).")
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "rows.json"
+            path.write_text("\n".join(json.dumps(dict(row), default=str) for row in value), encoding="utf-8")
+            _load_query(
+                con, relation, f"read_json({_sql_string(path)}, format='newline_delimited')", declared, "rows", label
+            )
+    elif hasattr(value, "__arrow_c_stream__") or hasattr(value, "to_arrow") or type(value).__name__ == "DataFrame":
+        con.register("_dbt_assets_frame", value)
+        try:
+            _load_query(con, relation, "_dbt_assets_frame", declared, "DataFrame", label)
+        finally:
+            con.unregister("_dbt_assets_frame")
+    else:
+        raise SourceDataError(
+            f"Data for source {label} is a {type(value).__name__}; give a list of dicts, a path to "
+            "a .csv/.parquet/.json file, or a DataFrame."
+        )
+
+
+def _load_query(con: Any, relation: str, from_sql: str, declared: dict[str, str], origin: str, label: str) -> None:
+    """``create table relation as select ... from from_sql``, casting declared columns."""
+    import duckdb
+
+    try:
+        present = [row[0] for row in con.execute(f"describe select * from {from_sql}").fetchall()]
+        select = []
+        for name in present:
+            kind = declared.get(name)
+            select.append(f"cast({quote(name)} as {kind}) as {quote(name)}" if kind else quote(name))
+        for name, kind in declared.items():
+            if name not in present:
+                select.append(f"cast(null as {kind}) as {quote(name)}")
+        con.execute(f"create table {relation} as select {', '.join(select)} from {from_sql}")
+    except duckdb.Error as exc:
+        hint = ""
+        if "unicode" in str(exc).lower() or "utf-8" in str(exc).lower() or "encoding" in str(exc).lower():
+            hint = " Save the file as UTF-8."
+        raise SourceDataError(f"Could not load data for source {label} from {origin}: {exc}{hint}") from None
+
+
+def count_rows(duckdb_path: Path, relations: Mapping[str, str]) -> dict[str, int]:
+    """``key -> count(*)`` of each relation (views included), on a read-only connection."""
+    import duckdb
+
+    if not relations or not duckdb_path.exists():
+        return {}
+    counts: dict[str, int] = {}
+    with duckdb.connect(str(duckdb_path), read_only=True) as con:
+        for key, relation in sorted(relations.items()):
+            try:
+                counts[key] = int(con.execute(f"select count(*) from {relation}").fetchone()[0])  # type: ignore[index]
+            except duckdb.CatalogException:
+                continue  # not built in this database (e.g. it failed)
+    return counts
+
+
+def relation_columns(duckdb_path: Path, relations: Mapping[str, str]) -> dict[str, dict[str, str]]:
+    """``key -> {column: DuckDB type}`` of each relation, in column order."""
+    import duckdb
+
+    if not relations or not duckdb_path.exists():
+        return {}
+    columns: dict[str, dict[str, str]] = {}
+    with duckdb.connect(str(duckdb_path), read_only=True) as con:
+        for key, relation in sorted(relations.items()):
+            try:
+                rows = con.execute(f"describe select * from {relation}").fetchall()
+            except duckdb.CatalogException:
+                continue
+            columns[key] = {row[0]: row[1] for row in rows}
+    return columns

@@ -1,0 +1,84 @@
+"""The resolved asset graph as plain, sorted data, ready to assert on and to snapshot."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from dagster import Definitions
+
+
+@dataclass(frozen=True, eq=True)
+class AssetGraph:
+    """What Dagster resolves from the definitions under test, after the user's translator.
+
+    Keys are user strings (``"acme/marts/customers"``). Ephemeral dbt models do not appear:
+    like Dagster, the graph walks through them. dbt sources and other assets that no
+    definition produces appear as keys with the group Dagster gives them.
+
+    Attributes:
+        keys: every asset key, sorted.
+        deps: key -> sorted list of its direct parent keys.
+        groups: key -> group name.
+        checks: key -> sorted check names (keys without checks are left out).
+    """
+
+    keys: list[str]
+    deps: dict[str, list[str]]
+    groups: dict[str, str]
+    checks: dict[str, list[str]] = field(default_factory=dict)
+
+    def upstream(self, key: str) -> set[str]:
+        """The direct parents of ``key``."""
+        return set(self.deps[self._known(key)])
+
+    def downstream(self, key: str) -> set[str]:
+        """The direct children of ``key``."""
+        key = self._known(key)
+        return {child for child, parents in self.deps.items() if key in parents}
+
+    def to_data(self) -> dict[str, Any]:
+        """Plain sorted data: one entry per asset with its group, deps and checks."""
+        assets: dict[str, Any] = {}
+        for key in self.keys:
+            entry: dict[str, Any] = {"group": self.groups.get(key)}
+            entry["deps"] = list(self.deps.get(key, []))
+            if self.checks.get(key):
+                entry["checks"] = list(self.checks[key])
+            assets[key] = entry
+        return {"assets": assets}
+
+    def _known(self, key: str) -> str:
+        if key not in self.deps:
+            import difflib
+
+            close = difflib.get_close_matches(key, self.keys, n=3)
+            hint = f" Did you mean {', '.join(close)}?" if close else ""
+            raise KeyError(f"{key!r} is not an asset key of the graph.{hint}")
+        return key
+
+
+def build_asset_graph(defs: Definitions) -> AssetGraph:
+    """Resolve ``defs`` the way Dagster does and flatten it to plain data."""
+    resolved = defs.resolve_asset_graph()
+    keys: list[str] = []
+    deps: dict[str, list[str]] = {}
+    groups: dict[str, str] = {}
+    checks: dict[str, list[str]] = {}
+    for asset_key in resolved.get_all_asset_keys():
+        node = resolved.get(asset_key)
+        key = asset_key.to_user_string()
+        keys.append(key)
+        deps[key] = sorted(parent.to_user_string() for parent in node.parent_keys)
+        groups[key] = node.group_name
+        names = sorted(check_key.name for check_key in node.check_keys)
+        if names:
+            checks[key] = names
+    keys.sort()
+    return AssetGraph(
+        keys=keys,
+        deps={key: deps[key] for key in keys},
+        groups={key: groups[key] for key in keys},
+        checks={key: checks[key] for key in keys if key in checks},
+    )

@@ -1,0 +1,98 @@
+"""Parse the temporary project once and hand the manifest to Dagster as a dict."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from pytest_dbt_assets.errors import DbtParseError
+from pytest_dbt_assets.project import DbtAssetsProject, describe_dbt_failure, run_dbt
+
+
+def parse_project(project: DbtAssetsProject) -> dict[str, Any]:
+    """Run ``dbt parse`` on the temporary project and return the manifest as a dict.
+
+    Raises:
+        DbtParseError: with dbt's own message (it names the file) for YAML errors, unknown
+            refs, Jinja errors, missing packages; and for ref cycles, the cycle itself.
+    """
+    result, errors = run_dbt(project, ["parse"])
+    if not result.success:
+        message = describe_dbt_failure("`dbt parse`", project, result, errors)
+        if (project.project_dir / "packages.yml").exists() or (project.project_dir / "dependencies.yml").exists():
+            if "dbt deps" in message:
+                message += (
+                    "\nThe plugin never runs `dbt deps` (no network during tests): run it once in "
+                    "your project and keep dbt_packages/ in place; the plugin copies it."
+                )
+        raise DbtParseError(message)
+    manifest = json.loads((project.target_dir / "manifest.json").read_text(encoding="utf-8"))
+    validate_acyclic(manifest)
+    project.manifest = manifest
+    return manifest
+
+
+def validate_acyclic(manifest: dict[str, Any]) -> None:
+    """Raise :class:`DbtParseError` naming the cycle when refs form one."""
+    parents: dict[str, list[str]] = manifest.get("parent_map") or {}
+    state: dict[str, int] = {}  # 1 = on the current path, 2 = done
+
+    for start in sorted(parents):
+        if state.get(start):
+            continue
+        path: list[str] = []
+        stack: list[tuple[str, int]] = [(start, 0)]
+        while stack:
+            node, index = stack.pop()
+            if index == 0:
+                state[node] = 1
+                path.append(node)
+            children = sorted(parents.get(node, []))
+            if index < len(children):
+                stack.append((node, index + 1))
+                child = children[index]
+                if state.get(child) == 1:
+                    cycle = [*path[path.index(child):], child]
+                    files = _files(manifest, cycle)
+                    raise DbtParseError(
+                        "dbt found a ref cycle: " + " -> ".join(reversed(cycle)) + f" ({files}). "
+                        "Remove one of these refs so the models form a DAG."
+                    )
+                if not state.get(child):
+                    stack.append((child, 0))
+            else:
+                state[node] = 2
+                path.pop()
+
+
+def _files(manifest: dict[str, Any], unique_ids: list[str]) -> str:
+    nodes = manifest.get("nodes", {})
+    return ", ".join(
+        sorted({nodes[uid]["original_file_path"] for uid in unique_ids if uid in nodes})
+    )
+
+
+def write_user_manifest(project: DbtAssetsProject) -> Path:
+    """Put the parsed manifest at ``<user project>/target/manifest.json``.
+
+    A user's Dagster module reads it at import time (``DbtProject.manifest_path``), and
+    ``prepare_if_dev()`` does nothing under pytest. This is the only write the plugin makes
+    in the user's tree; the file is replaced atomically and only when its content changes.
+    """
+    path = project.source_dir / "target" / "manifest.json"
+    content = (project.target_dir / "manifest.json").read_bytes()
+    if path.exists() and path.read_bytes() == content:
+        return path
+    path.parent.mkdir(exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".manifest-", suffix=".json")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(content)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path

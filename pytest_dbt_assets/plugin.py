@@ -1,0 +1,184 @@
+"""pytest wiring: options, marker and fixtures. The work lives in the other modules."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+import pytest
+
+from pytest_dbt_assets.errors import DbtAssetsError, ProjectNotFoundError
+from pytest_dbt_assets.settings import OPTIONS, Settings, resolve_settings
+
+SETTINGS_KEY = pytest.StashKey[Settings]()
+MARKER = "dbt_assets"
+MARKER_HELP = (
+    "dbt_assets(select=None, dbt_select=None, vars=None, data=None): per-test defaults for "
+    "dbt_assets_materialize, and source rows ('source.table' -> rows) for the run."
+)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("dbt-assets", "dbt + Dagster asset testing (pytest-dbt-assets)")
+    for name, help_text in OPTIONS.items():
+        flag = "--dbt-assets-" + name.replace("_", "-")
+        group.addoption(flag, dest=f"dbt_assets_{name}", default=None, help=help_text)
+        parser.addini(f"dbt_assets_{name}", help=help_text, default=None)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", MARKER_HELP)
+    config.stash[SETTINGS_KEY] = resolve_settings(
+        rootdir=config.rootpath,
+        ini_dir=config.inipath.parent if config.inipath else config.rootpath,
+        invocation_dir=config.invocation_params.dir,
+        cli={name: config.getoption(f"dbt_assets_{name}") for name in OPTIONS},
+        ini={name: config.getini(f"dbt_assets_{name}") for name in OPTIONS},
+    )
+
+
+def _fail(error: DbtAssetsError) -> None:
+    __tracebackhide__ = True
+    pytest.fail(f"{type(error).__name__}: {error}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def dbt_assets_project(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """Session: the user's dbt project copied to a temp folder and parsed once.
+
+    Its generated profiles.yml has a single DuckDB target inside the temp folder, so no test
+    can reach a real warehouse. Writes the manifest to ``<dbt project>/target/manifest.json``
+    (the only write in the user's tree) for Dagster modules that read it at import.
+    Attributes: ``project_dir``, ``profiles_dir``, ``duckdb_path``, ``manifest``; methods
+    ``query(sql)`` and ``dbt(*args)``. Costs one ``dbt parse`` (a few seconds).
+    """
+    from pytest_dbt_assets.manifest import parse_project, write_user_manifest
+    from pytest_dbt_assets.project import build_project
+
+    settings = request.config.stash[SETTINGS_KEY]
+    try:
+        if settings.project_dir is None:
+            raise ProjectNotFoundError(
+                f"No dbt project to test: the rootdir {settings.rootdir} holds no dbt_project.yml. "
+                "Set `dbt_assets_project_dir` in [tool.pytest.ini_options] (or pass "
+                "--dbt-assets-project-dir) to the folder that holds it."
+            )
+        project = build_project(settings.project_dir, tmp_path_factory.mktemp("dbt_assets"))
+        parse_project(project)
+        write_user_manifest(project)
+    except DbtAssetsError as error:
+        _fail(error)
+    return project
+
+
+@pytest.fixture(scope="session")
+def dbt_assets_defs(request: pytest.FixtureRequest, dbt_assets_project: Any) -> Any:
+    """Session: the ``dagster.Definitions`` under test (``dbt_assets_definitions``, or
+    ``@dbt_assets`` built from the manifest), with every ``DbtCliResource`` and ``DbtProject``
+    pointed at the temporary project and its DuckDB profile."""
+    from pytest_dbt_assets.definitions import build_default_definitions, import_definitions, relocate_definitions
+
+    settings = request.config.stash[SETTINGS_KEY]
+    try:
+        if settings.definitions is None:
+            defs = build_default_definitions(dbt_assets_project)
+        else:
+            defs = import_definitions(settings.definitions, settings.rootdir)
+        return relocate_definitions(defs, dbt_assets_project)
+    except DbtAssetsError as error:
+        _fail(error)
+
+
+@pytest.fixture(scope="session")
+def dbt_asset_graph(dbt_assets_defs: Any) -> Any:
+    """Session: the resolved asset graph as plain sorted data (``keys``, ``deps``,
+    ``groups``, ``checks``, ``upstream(key)``, ``downstream(key)``); compares equal to a
+    ``dbt_assets_snapshot``."""
+    from pytest_dbt_assets.graph import build_asset_graph
+
+    return build_asset_graph(dbt_assets_defs)
+
+
+@pytest.fixture
+def dbt_assets_resources() -> dict[str, Any]:
+    """Function: extra resources merged over the definitions' own for each materialization.
+
+    Override it in conftest.py, e.g. to point your DuckDB resource at the test database::
+
+        @pytest.fixture
+        def dbt_assets_resources(dbt_assets_project):
+            return {"warehouse": DuckDBWarehouse(path=str(dbt_assets_project.duckdb_path))}
+    """
+    return {}
+
+
+@pytest.fixture
+def dbt_assets_data() -> dict[str, Any]:
+    """Function: source rows for the run, ``"source.table"`` -> list of dicts, a CSV path or a
+    DataFrame. Override it to feed dbt sources; the marker's ``data=`` wins over it."""
+    return {}
+
+
+@pytest.fixture
+def dbt_assets_materialize(
+    request: pytest.FixtureRequest,
+    dbt_assets_project: Any,
+    dbt_assets_defs: Any,
+    dbt_assets_resources: Mapping[str, Any],
+    dbt_assets_data: Mapping[str, Any],
+) -> Iterator[Callable[..., Any]]:
+    """Function: ``dbt_assets_materialize(select=None, *, dbt_select=None, vars=None,
+    resources=None, partition_key=None, raise_on_error=True) -> Materialization``.
+
+    Runs the selected assets in this process on a DuckDB database that starts empty for each
+    test (calls inside one test share it, so a second call exercises incremental models).
+    ``select`` takes what ``dagster.materialize(selection=...)`` takes; ``dbt_select`` takes
+    dbt's ``--select`` syntax; given both, the run takes their union.
+    """
+    from pytest_dbt_assets.materialize import materialize_assets
+
+    settings = request.config.stash[SETTINGS_KEY]
+    marker = request.node.get_closest_marker(MARKER)
+    marked: dict[str, Any] = dict(marker.kwargs) if marker else {}
+    data = {**dbt_assets_data, **(marked.get("data") or {})}
+    dbt_assets_project.reset_database()
+
+    def materialize(
+        select: Any = None,
+        *,
+        dbt_select: str | list[str] | None = None,
+        vars: Mapping[str, Any] | None = None,
+        resources: Mapping[str, Any] | None = None,
+        partition_key: str | None = None,
+        raise_on_error: bool = True,
+    ) -> Any:
+        __tracebackhide__ = True
+        if select is None and dbt_select is None:
+            select, dbt_select = marked.get("select"), marked.get("dbt_select")
+        try:
+            return materialize_assets(
+                dbt_assets_defs,
+                dbt_assets_project,
+                select=select,
+                dbt_select=dbt_select,
+                vars=vars if vars is not None else marked.get("vars"),
+                resources={**dbt_assets_resources, **(resources or {})},
+                partition_key=partition_key,
+                raise_on_error=raise_on_error,
+                data=data,
+                data_dir=settings.data_dir,
+            )
+        except DbtAssetsError as error:
+            raise error.with_traceback(None) from None
+
+    yield materialize
+
+
+@pytest.fixture
+def dbt_assets_snapshot(snapshot: Any) -> Any:
+    """Function: syrupy's ``snapshot`` with the plugin's readable YAML format, one file per
+    snapshot; a mismatch starts with one line per semantic change (asset added, dependency
+    removed, row count 6 -> 7, ...)."""
+    from pytest_dbt_assets.snapshot import DbtAssetsSnapshotExtension
+
+    return snapshot.use_extension(DbtAssetsSnapshotExtension)

@@ -1,0 +1,273 @@
+"""The user's dbt project, copied to a temporary folder with a throwaway DuckDB profile.
+
+Nothing here imports pytest: the fixtures in ``plugin.py`` only call :func:`build_project`.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pytest_dbt_assets.errors import DbtCommandError, ProjectNotFoundError
+
+TARGET_NAME = "dbt_assets"
+DUCKDB_FILE_NAME = "dbt_assets.duckdb"
+
+# Environment variables that would redirect dbt away from the temporary project. dbt's own
+# command-line flags win over them, and the plugin always passes those flags explicitly.
+REDIRECTING_ENV_VARS = (
+    "DBT_PROFILES_DIR",
+    "DBT_PROFILE",
+    "DBT_TARGET",
+    "DBT_TARGET_PATH",
+    "DBT_PROJECT_DIR",
+    "DBT_LOG_PATH",
+)
+
+_SKIPPED_NAMES = {".git", ".hg", ".svn", "__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache",
+                  "node_modules", ".venv", "venv", ".tox", ".nox", "profiles.yml", ".user.yml"}
+_SKIPPED_SUFFIXES = (".duckdb", ".duckdb.wal", ".db", ".db.wal")
+
+
+@dataclass
+class DbtAssetsProject:
+    """A dbt project copied to a temporary folder, with a profile whose only target is DuckDB.
+
+    Attributes:
+        source_dir: the user's dbt project (read, never written, apart from ``target/``).
+        project_dir: the temporary copy every dbt command runs against.
+        profiles_dir: folder of the generated ``profiles.yml``.
+        duckdb_path: the DuckDB file the generated profile points at.
+        profile_name: profile name taken from ``dbt_project.yml``.
+        manifest: the parsed manifest (dict), filled in by :func:`manifest.parse_project`.
+    """
+
+    source_dir: Path
+    project_dir: Path
+    profiles_dir: Path
+    duckdb_path: Path
+    profile_name: str
+    project_name: str
+    target_name: str = TARGET_NAME
+    manifest: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def target_dir(self) -> Path:
+        return self.project_dir / "target"
+
+    def dbt(self, *args: str, target_path: Path | None = None) -> Any:
+        """Run a dbt command in this process against the temporary project.
+
+        The profile, target, project and target folders are passed as flags, so ``DBT_*``
+        variables in the user's shell cannot redirect it. Returns dbt's ``dbtRunnerResult``;
+        raises :class:`DbtCommandError` with dbt's own error text when the command fails.
+
+        Example:
+            >>> dbt_assets_project.dbt("seed", "--select", "raw_customers")
+        """
+        __tracebackhide__ = True
+        result, errors = run_dbt(self, list(args), target_path=target_path)
+        if not result.success:
+            raise DbtCommandError(describe_dbt_failure(f"`dbt {' '.join(args)}`", self, result, errors))
+        return result
+
+    def query(self, sql: str, parameters: Sequence[Any] | None = None) -> list[tuple[Any, ...]]:
+        """Run ``sql`` on a read-only connection to the temporary DuckDB file and return its rows."""
+        import duckdb
+
+        if not self.duckdb_path.exists():
+            raise DbtCommandError(
+                f"The temporary DuckDB database {self.duckdb_path.name} does not exist yet: nothing "
+                "has been built in this test. Materialize something first (dbt_assets_materialize)."
+            )
+        with duckdb.connect(str(self.duckdb_path), read_only=True) as con:
+            return con.execute(sql, parameters).fetchall()
+
+    def reset_database(self) -> None:
+        """Delete the DuckDB file (and its write-ahead log) so the next run starts empty."""
+        for path in (self.duckdb_path, self.duckdb_path.with_name(self.duckdb_path.name + ".wal")):
+            path.unlink(missing_ok=True)
+
+
+def read_project_yml(project_dir: Path) -> dict[str, Any]:
+    """Read ``dbt_project.yml``, raising :class:`ProjectNotFoundError` when it is missing."""
+    path = project_dir / "dbt_project.yml"
+    if not path.is_file():
+        raise ProjectNotFoundError(
+            f"No dbt_project.yml found in {project_dir}. Set `dbt_assets_project_dir` in "
+            "[tool.pytest.ini_options] (or pass --dbt-assets-project-dir) to the folder that "
+            "holds your dbt_project.yml."
+        )
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ProjectNotFoundError(f"{path} is not valid YAML: {exc}") from None
+    if not isinstance(data, dict) or "name" not in data:
+        raise ProjectNotFoundError(f"{path} has no `name:`; it is not a dbt project file.")
+    return data
+
+
+def build_project(source_dir: Path, workdir: Path) -> DbtAssetsProject:
+    """Copy ``source_dir`` into ``workdir/project`` and write a DuckDB-only profile.
+
+    Build artefacts (``target/``, ``logs/``), virtualenvs, VCS folders, DuckDB files and the
+    user's own ``profiles.yml`` are left behind; a vendored ``dbt_packages/`` is kept.
+    """
+    source_dir = source_dir.resolve()
+    project_yml = read_project_yml(source_dir)
+    project_dir = workdir / "project"
+    skipped_dirs = {
+        str(project_yml.get("target-path", "target")),
+        str(project_yml.get("log-path", "logs")),
+    }
+    shutil.copytree(source_dir, project_dir, ignore=_ignore_for(source_dir, skipped_dirs))
+
+    profile_name = str(project_yml.get("profile") or project_yml["name"])
+    profiles_dir = workdir / "profiles"
+    profiles_dir.mkdir()
+    duckdb_path = workdir / DUCKDB_FILE_NAME
+    write_profiles_yml(profiles_dir, profile_name, duckdb_path)
+    return DbtAssetsProject(
+        source_dir=source_dir,
+        project_dir=project_dir,
+        profiles_dir=profiles_dir,
+        duckdb_path=duckdb_path,
+        profile_name=profile_name,
+        project_name=str(project_yml["name"]),
+    )
+
+
+def write_profiles_yml(profiles_dir: Path, profile_name: str, duckdb_path: Path) -> None:
+    """Write a profiles.yml whose only target is the DuckDB file at ``duckdb_path``.
+
+    ``keep_open: false`` makes dbt-duckdb close the file after each command, so Python
+    assets and row counting can open it between dbt steps.
+    """
+    profile = {
+        profile_name: {
+            "target": TARGET_NAME,
+            "outputs": {
+                TARGET_NAME: {
+                    "type": "duckdb",
+                    "path": str(duckdb_path),
+                    "threads": 4,
+                    "keep_open": False,
+                }
+            },
+        }
+    }
+    (profiles_dir / "profiles.yml").write_text(yaml.safe_dump(profile, sort_keys=True), encoding="utf-8")
+
+
+def _ignore_for(root: Path, skipped_dirs: set[str]) -> Any:
+    def ignore(folder: str, names: list[str]) -> set[str]:
+        at_root = Path(folder) == root
+        ignored = set()
+        for name in names:
+            path = Path(folder, name)
+            if name in _SKIPPED_NAMES or name.endswith(_SKIPPED_SUFFIXES):
+                ignored.add(name)
+            elif at_root and name in skipped_dirs:
+                ignored.add(name)
+            elif path.is_dir() and (path / "pyvenv.cfg").exists():
+                ignored.add(name)  # a virtualenv under another name
+        return ignored
+
+    return ignore
+
+
+@contextmanager
+def dbt_environment() -> Iterator[None]:
+    """Hide the user's ``DBT_*`` redirections and anonymous usage tracking for one dbt call.
+
+    The environment is restored afterwards, whatever happens.
+    """
+    saved = {name: os.environ.get(name) for name in (*REDIRECTING_ENV_VARS, "DBT_SEND_ANONYMOUS_USAGE_STATS")}
+    try:
+        for name in REDIRECTING_ENV_VARS:
+            os.environ.pop(name, None)
+        os.environ["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "false"
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def run_dbt(
+    project: DbtAssetsProject, args: list[str], *, target_path: Path | None = None
+) -> tuple[Any, list[str]]:
+    """Invoke dbt in this process; return its result and the error lines it logged."""
+    from dbt.cli.main import dbtRunner
+
+    errors: list[str] = []
+
+    def collect(event: Any) -> None:
+        if event.info.level == "error" and event.info.msg:
+            errors.append(str(event.info.msg))
+
+    command, *rest = args
+    flags = [
+        "--project-dir", str(project.project_dir),
+        "--profiles-dir", str(project.profiles_dir),
+        "--target-path", str(target_path or project.target_dir),
+        "--log-path", str(project.project_dir / "logs"),
+        "--quiet",
+        "--no-use-colors",
+        "--no-send-anonymous-usage-stats",
+    ]
+    if command not in {"deps", "clean", "init"}:
+        flags += ["--profile", project.profile_name, "--target", project.target_name]
+    with dbt_environment():
+        try:
+            result = dbtRunner(callbacks=[collect]).invoke([command, *flags, *rest])
+        finally:
+            release_duckdb()
+    return result, errors
+
+
+def release_duckdb() -> None:
+    """Close every DuckDB handle dbt-duckdb holds in this process (it keeps them open)."""
+    try:
+        from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+        from dbt.adapters.factory import reset_adapters
+    except ImportError:  # pragma: no cover - dbt-duckdb is a dependency
+        return
+    reset_adapters()
+    env = DuckDBConnectionManager._ENV
+    if env is not None:
+        try:
+            env.close()
+        finally:
+            DuckDBConnectionManager.close_all_connections()
+
+
+def describe_dbt_failure(what: str, project: DbtAssetsProject, result: Any, errors: list[str]) -> str:
+    """Turn a failed dbt result into one readable message with dbt's own text."""
+    lines = [f"{what} failed for the dbt project {project.source_dir}:"]
+    texts = [*errors]
+    if result.exception is not None:
+        texts.append(str(result.exception))
+    run_results = getattr(result.result, "results", None) or []
+    for node_result in run_results:
+        if str(node_result.status) in {"error", "fail"}:
+            texts.append(f"{node_result.node.unique_id}: {node_result.message}")
+    cleaned = []
+    for text in texts:
+        text = text.strip().removeprefix("Encountered an error:").strip()
+        text = text.replace(str(project.project_dir) + os.sep, "")
+        if text and text not in cleaned:
+            cleaned.append(text)
+    for text in cleaned:
+        if not any(text != other and text in other for other in cleaned):
+            lines.append("  " + text.replace("\n", "\n  "))
+    return "\n".join(lines)

@@ -1,0 +1,59 @@
+"""Configuration, resolved once into a frozen dataclass (CLI > ini > default)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+# name -> help text, shared by the ini key `dbt_assets_<name>` and the flag `--dbt-assets-<name>`.
+OPTIONS = {
+    "project_dir": "folder holding dbt_project.yml (default: the rootdir, if it holds one)",
+    "definitions": (
+        "`package.module:attr` of your dagster.Definitions (default: @dbt_assets built from "
+        "the manifest with dagster-dbt's defaults)"
+    ),
+    "data_dir": "folder of source data files <source>/<table>.csv|.parquet|.json",
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where the user's dbt project, Dagster definitions and source data are."""
+
+    rootdir: Path
+    project_dir: Path | None
+    definitions: str | None
+    data_dir: Path | None
+
+
+def resolve_settings(
+    *,
+    rootdir: Path,
+    ini_dir: Path,
+    invocation_dir: Path,
+    cli: dict[str, str | None],
+    ini: dict[str, str | None],
+) -> Settings:
+    """Combine command-line and ini values; relative paths resolve against where they were
+    written (the ini file's folder, or the folder pytest was started from)."""
+
+    def value(name: str) -> tuple[str | None, Path]:
+        if cli.get(name) is not None:
+            return cli[name], invocation_dir
+        if ini.get(name) is not None and ini[name] != "":
+            return ini[name], ini_dir
+        return None, rootdir
+
+    def path(name: str) -> Path | None:
+        raw, base = value(name)
+        return None if raw is None else (base / raw).resolve()
+
+    project_dir = path("project_dir")
+    if project_dir is None and (rootdir / "dbt_project.yml").is_file():
+        project_dir = rootdir
+    return Settings(
+        rootdir=rootdir,
+        project_dir=project_dir,
+        definitions=value("definitions")[0],
+        data_dir=path("data_dir"),
+    )
