@@ -106,12 +106,17 @@ def build_default_definitions(project: DbtAssetsProject) -> Definitions:
 
     dbt_project = DbtProject(project_dir=project.project_dir, profiles_dir=project.profiles_dir)
 
-    @dbt_assets(manifest=project.manifest, project=dbt_project, name=f"{project.project_name}_dbt_assets")
-    def _dbt_assets(context: AssetExecutionContext, dbt: DbtCliResource) -> Any:
+    def _dbt_assets(context, dbt):  # type: ignore[no-untyped-def]
         yield from dbt.cli(["build"], context=context).stream()
 
+    # Real annotations (not strings): Dagster reads them to find the context and the resource.
+    _dbt_assets.__annotations__ = {"context": AssetExecutionContext, "dbt": DbtCliResource}
+    assets_def = dbt_assets(
+        manifest=project.manifest, project=dbt_project, name=f"{project.project_name}_dbt_assets"
+    )(_dbt_assets)
+
     return Definitions(
-        assets=[_dbt_assets],
+        assets=[assets_def],
         resources={DEFAULT_DBT_RESOURCE_KEY: DbtCliResource(project_dir=str(project.project_dir))},
     )
 
