@@ -38,6 +38,12 @@ class AssetGraph:
         key = self._known(key)
         return {child for child, parents in self.deps.items() if key in parents}
 
+    def mermaid(self) -> str:
+        """The graph as a Mermaid flowchart (one subgraph per group), stable text."""
+        from pytest_dbt_assets.mermaid import flowchart
+
+        return flowchart(self.deps, groups=self.groups)
+
     def to_data(self) -> dict[str, Any]:
         """Plain sorted data: one entry per asset with its group, deps and checks."""
         assets: dict[str, Any] = {}

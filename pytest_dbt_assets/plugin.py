@@ -8,14 +8,18 @@ from typing import Any
 import pytest
 
 from pytest_dbt_assets.errors import DbtAssetsError, ProjectNotFoundError
-from pytest_dbt_assets.settings import OPTIONS, Settings, resolve_settings
+from pytest_dbt_assets.report import SummaryReporter
+from pytest_dbt_assets.settings import FLAGS, OPTIONS, Settings, resolve_settings
 
 SETTINGS_KEY = pytest.StashKey[Settings]()
 MARKER = "dbt_assets"
 MARKER_HELP = (
-    "dbt_assets(select=None, dbt_select=None, vars=None, data=None): per-test defaults for "
-    "dbt_assets_materialize, and source rows ('source.table' -> rows) for the run."
+    "dbt_assets(select=None, dbt_select=None, vars=None, data=None, row_tolerance=None): "
+    "per-test defaults for dbt_assets_materialize, source rows ('source.table' -> rows) for "
+    "the run, and the row-count tolerance of dbt_assets_snapshot "
+    "({'relative': 0.1, 'absolute': 2, 'assets': {key: {...}}})."
 )
+USER_PROPERTY = "dbt_assets_materialization"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -24,6 +28,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         flag = "--dbt-assets-" + name.replace("_", "-")
         group.addoption(flag, dest=f"dbt_assets_{name}", default=None, help=help_text)
         parser.addini(f"dbt_assets_{name}", help=help_text, default=None)
+    for name, help_text in FLAGS.items():
+        flag = "--dbt-assets-" + name.replace("_", "-")
+        group.addoption(flag, dest=f"dbt_assets_{name}", action="store_true", default=None, help=help_text)
+        parser.addini(f"dbt_assets_{name}", help=help_text, type="bool", default=False)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -34,7 +42,26 @@ def pytest_configure(config: pytest.Config) -> None:
         invocation_dir=config.invocation_params.dir,
         cli={name: config.getoption(f"dbt_assets_{name}") for name in OPTIONS},
         ini={name: config.getini(f"dbt_assets_{name}") for name in OPTIONS},
+        flags={
+            name: config.getoption(f"dbt_assets_{name}") or config.getini(f"dbt_assets_{name}")
+            for name in FLAGS
+        },
     )
+    if config.stash[SETTINGS_KEY].mermaid and hasattr(config.option, "ignore_file_extensions"):
+        # The .md pictures sit beside the snapshots: syrupy must not count them as unused.
+        config.option.ignore_file_extensions = [*(config.option.ignore_file_extensions or []), "md"]
+    config.pluginmanager.register(
+        SummaryReporter(USER_PROPERTY, always=config.stash[SETTINGS_KEY].summary), "dbt_assets_summary"
+    )
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    config = session.config
+    if config.stash[SETTINGS_KEY].mermaid and getattr(config.option, "update_snapshots", False):
+        from pytest_dbt_assets.snapshot import remove_orphan_pictures
+
+        remove_orphan_pictures(config.rootpath, getattr(config.option, "snapshot_dirname", "__snapshots__"))
 
 
 def _fail(error: DbtAssetsError) -> None:
@@ -156,7 +183,7 @@ def dbt_assets_materialize(
         if select is None and dbt_select is None:
             select, dbt_select = marked.get("select"), marked.get("dbt_select")
         try:
-            return materialize_assets(
+            materialization = materialize_assets(
                 dbt_assets_defs,
                 dbt_assets_project,
                 select=select,
@@ -170,15 +197,24 @@ def dbt_assets_materialize(
             )
         except DbtAssetsError as error:
             raise error.with_traceback(None) from None
+        # user_properties travel with the report, so the summary works under xdist too.
+        request.node.user_properties.append((USER_PROPERTY, materialization.summary()))
+        return materialization
 
     yield materialize
 
 
 @pytest.fixture
-def dbt_assets_snapshot(snapshot: Any) -> Any:
+def dbt_assets_snapshot(request: pytest.FixtureRequest, snapshot: Any) -> Any:
     """Function: syrupy's ``snapshot`` with the plugin's readable YAML format, one file per
     snapshot; a mismatch starts with one line per semantic change (asset added, dependency
     removed, row count 6 -> 7, ...)."""
-    from pytest_dbt_assets.snapshot import DbtAssetsSnapshotExtension
+    from pytest_dbt_assets.snapshot import RowTolerance, snapshot_extension
 
-    return snapshot.use_extension(DbtAssetsSnapshotExtension)
+    settings = request.config.stash[SETTINGS_KEY]
+    marker = request.node.get_closest_marker(MARKER)
+    tolerance = (marker.kwargs.get("row_tolerance") if marker else None) or None
+    extension = snapshot_extension(
+        RowTolerance.build(**tolerance) if tolerance is not None else None, settings.mermaid
+    )
+    return snapshot.use_extension(extension)

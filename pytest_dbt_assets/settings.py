@@ -14,6 +14,11 @@ OPTIONS = {
     ),
     "data_dir": "folder of source data files <source>/<table>.csv|.parquet|.json",
 }
+# Switches: the ini key takes true/false, the flag turns them on.
+FLAGS = {
+    "mermaid": "write each graph snapshot's Mermaid flowchart next to it as a .md file",
+    "summary": "print a table of materialized assets, row counts and checks per test (also on -v)",
+}
 
 
 @dataclass(frozen=True)
@@ -24,6 +29,8 @@ class Settings:
     project_dir: Path | None
     definitions: str | None
     data_dir: Path | None
+    mermaid: bool = False
+    summary: bool = False
 
 
 def resolve_settings(
@@ -33,6 +40,7 @@ def resolve_settings(
     invocation_dir: Path,
     cli: dict[str, str | None],
     ini: dict[str, str | None],
+    flags: dict[str, bool] | None = None,
 ) -> Settings:
     """Combine command-line and ini values; relative paths resolve against where they were
     written (the ini file's folder, or the folder pytest was started from)."""
@@ -56,4 +64,6 @@ def resolve_settings(
         project_dir=project_dir,
         definitions=value("definitions")[0],
         data_dir=path("data_dir"),
+        mermaid=bool((flags or {}).get("mermaid")),
+        summary=bool((flags or {}).get("summary")),
     )

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import fnmatch
+import functools
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -10,6 +14,77 @@ from syrupy.extensions.single_file import SingleFileSnapshotExtension, WriteMode
 
 FORMAT_VERSION = 1
 HEADER = f"# pytest-dbt-assets snapshot, format {FORMAT_VERSION}\n"
+
+
+@dataclass(frozen=True)
+class RowTolerance:
+    """How far a row count may move from its snapshot and still match.
+
+    A count matches when it is within ``absolute`` rows *or* within ``relative`` (a
+    fraction: 0.1 is 10 %) of the stored count. ``assets`` maps keys or glob patterns
+    (``"acme/staging/*"``) to their own tolerance; an exact key wins over a pattern.
+    Exact by default.
+    """
+
+    relative: float | None = None
+    absolute: int | None = None
+    assets: tuple[tuple[str, RowTolerance], ...] = field(default=())
+
+    @classmethod
+    def build(
+        cls,
+        relative: float | None = None,
+        absolute: int | None = None,
+        assets: Mapping[str, Any] | None = None,
+    ) -> RowTolerance:
+        """From plain values; ``assets`` values are dicts of ``relative`` / ``absolute``."""
+        per_asset = tuple(
+            (pattern, value if isinstance(value, RowTolerance) else cls.build(**value))
+            for pattern, value in (assets or {}).items()
+        )
+        return cls(relative=relative, absolute=absolute, assets=per_asset)
+
+    def for_asset(self, key: str) -> RowTolerance:
+        for pattern, tolerance in self.assets:
+            if pattern == key:
+                return tolerance
+        for pattern, tolerance in self.assets:
+            if fnmatch.fnmatchcase(key, pattern):
+                return tolerance
+        return self
+
+    def allows(self, key: str, old: Any, new: Any) -> bool:
+        if old == new:
+            return True
+        if not isinstance(old, int) or not isinstance(new, int):
+            return False
+        tolerance = self.for_asset(key)
+        moved = abs(new - old)
+        within_absolute = tolerance.absolute is not None and moved <= tolerance.absolute
+        within_relative = tolerance.relative is not None and old != 0 and moved / abs(old) <= tolerance.relative
+        return within_absolute or within_relative
+
+
+def within_tolerance(old: Any, new: Any, tolerance: RowTolerance, asset: str | None = None) -> bool:
+    """True when ``new`` equals ``old`` except for row counts that ``tolerance`` allows."""
+    if isinstance(old, Mapping) and isinstance(new, Mapping):
+        if set(old) != set(new):
+            return False
+        for name in old:
+            if asset is not None and name == "rows":
+                if not tolerance.allows(asset, old[name], new[name]):
+                    return False
+            elif name == "assets" and isinstance(old[name], Mapping) and isinstance(new[name], Mapping):
+                if set(old[name]) != set(new[name]) or not all(
+                    within_tolerance(old[name][key], new[name][key], tolerance, key) for key in old[name]
+                ):
+                    return False
+            elif not within_tolerance(old[name], new[name], tolerance):
+                return False
+        return True
+    if isinstance(old, list) and isinstance(new, list):
+        return len(old) == len(new) and all(within_tolerance(a, b, tolerance) for a, b in zip(old, new))
+    return bool(old == new)
 
 
 def to_plain(data: Any) -> Any:
@@ -109,19 +184,115 @@ class DbtAssetsSnapshotExtension(SingleFileSnapshotExtension):
 
     The file starts with a format-version line, so a future format change invalidates old
     files on purpose. A mismatch starts with one line per semantic change, then the diff.
+    Subclasses made by :func:`snapshot_extension` carry a row-count tolerance and whether
+    to write each graph's Mermaid flowchart next to its snapshot.
     """
 
     file_extension = "yaml"
     _write_mode = WriteMode.TEXT
+    row_tolerance: RowTolerance | None = None
+    write_mermaid: bool = False
 
     def serialize(self, data: Any, **_: Any) -> str:
         return render(data)
 
+    def matches(self, *, serialized_data: Any, snapshot_data: Any) -> bool:
+        if serialized_data == snapshot_data:
+            return True
+        if self.row_tolerance is None or snapshot_data is None:
+            return False
+        if not str(snapshot_data).startswith(HEADER):
+            return False  # another format version: never trusted
+        return within_tolerance(_load(snapshot_data), _load(serialized_data), self.row_tolerance)
+
     def diff_lines(self, serialized_data: Any, snapshot_data: Any) -> Iterator[str]:
         changes = describe_changes(_load(snapshot_data), _load(serialized_data))
+        if snapshot_data is not None and not str(snapshot_data).startswith(HEADER):
+            changes.insert(0, f"snapshot file format changed (now format {FORMAT_VERSION}): run --snapshot-update")
         if changes:
             yield "What changed:"
             for line in changes:
                 yield f"  {line}"
             yield ""
         yield from super().diff_lines(serialized_data, snapshot_data)
+
+    @classmethod
+    def write_snapshot_collection(cls, *, snapshot_collection: Any, name_order: Any = None) -> None:
+        super().write_snapshot_collection(snapshot_collection=snapshot_collection, name_order=name_order)
+        if cls.write_mermaid:
+            data = _load(next(iter(snapshot_collection)).data)
+            chart = graph_mermaid(data)
+            if chart is not None:
+                title = Path(snapshot_collection.location).stem
+                _mermaid_path(snapshot_collection.location).write_text(
+                    f"{MERMAID_MARK}\n# {title}\n\n```mermaid\n{chart}```\n", encoding="utf-8"
+                )
+
+    def delete_snapshots(self, *, snapshot_location: str, snapshot_names: set[str]) -> None:
+        super().delete_snapshots(snapshot_location=snapshot_location, snapshot_names=snapshot_names)
+        _mermaid_path(snapshot_location).unlink(missing_ok=True)
+
+
+MERMAID_MARK = "<!-- pytest-dbt-assets: asset graph of the .yaml snapshot beside this file -->"
+
+
+def _mermaid_path(snapshot_location: str) -> Path:
+    return Path(snapshot_location).with_suffix(".md")
+
+
+def remove_orphan_pictures(root: Path, snapshot_dirname: str = "__snapshots__") -> list[Path]:
+    """Delete the plugin's Mermaid ``.md`` files whose ``.yaml`` snapshot is gone.
+
+    syrupy deletes unused snapshots with whichever extension discovers them, which does not
+    know about the pictures; this runs after it when snapshots are updated.
+    """
+    removed = []
+    for picture in sorted(root.rglob(f"{snapshot_dirname}/**/*.md")):
+        if picture.with_suffix(".yaml").exists():
+            continue
+        with picture.open(encoding="utf-8", errors="replace") as handle:
+            if handle.readline().rstrip("\n") != MERMAID_MARK:
+                continue
+        picture.unlink()
+        removed.append(picture)
+    return removed
+
+
+def graph_mermaid(data: Any) -> str | None:
+    """The Mermaid flowchart of a graph snapshot document, or None for other documents."""
+    from pytest_dbt_assets.mermaid import flowchart
+
+    assets = data.get("assets") if isinstance(data, Mapping) else None
+    if not isinstance(assets, Mapping) or not all(
+        isinstance(entry, Mapping) and "deps" in entry for entry in assets.values()
+    ):
+        return None
+    return flowchart(
+        {key: list(entry.get("deps") or []) for key, entry in assets.items()},
+        groups={key: entry.get("group") or "" for key, entry in assets.items()},
+    )
+
+
+@functools.cache
+def snapshot_extension(
+    row_tolerance: RowTolerance | None = None, write_mermaid: bool = False
+) -> type[DbtAssetsSnapshotExtension]:
+    """The extension class for these settings (one class per distinct setting)."""
+    if row_tolerance is None and not write_mermaid:
+        return DbtAssetsSnapshotExtension
+    return type(
+        "DbtAssetsSnapshotExtension",
+        (DbtAssetsSnapshotExtension,),
+        {"row_tolerance": row_tolerance, "write_mermaid": write_mermaid},
+    )
+
+
+def row_tolerance(
+    relative: float | None = None, absolute: int | None = None, assets: Mapping[str, Any] | None = None
+) -> type[DbtAssetsSnapshotExtension]:
+    """A snapshot option: ``assert summary == dbt_assets_snapshot(extension_class=row_tolerance(relative=0.1))``.
+
+    Example:
+        >>> row_tolerance(absolute=2, assets={"acme/marts/events": {"relative": 0.25}})
+    """
+    return snapshot_extension(RowTolerance.build(relative, absolute, assets))

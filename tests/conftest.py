@@ -3,17 +3,63 @@ pytester restores sys.modules after each run, so every user repo's modules are f
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
 import dagster  # noqa: F401  - imported once for all in-process inner runs
 import dagster_dbt  # noqa: F401
 import dbt.adapters.duckdb  # noqa: F401
 import dbt.adapters.duckdb.connections  # noqa: F401
 import dbt.cli.main  # noqa: F401
 import duckdb  # noqa: F401
+import multiprocessing.resource_tracker  # noqa: F401  - dbt's semaphores unregister through it
+import multiprocessing.synchronize  # noqa: F401
 import pytest
 
 from tests.repos import SHOP_DAGSTER_FILES, SHOP_DBT_FILES, SHOP_INI, write_files
 
 pytest_plugins = ["pytester"]
+
+# Library modules that inner runs imported lazily (dagster imports its instance, storage and
+# sqlalchemy only when it first runs something). pytester drops them after each run; imported
+# again, dagster registers its serializable classes a second time and fails with
+# "Multiple deserializers registered". So they are kept here and put back before every
+# inner run.
+_KEPT_MODULES: dict[str, ModuleType] = {}
+
+
+class _KeepLibraryModules:
+    """Inner-run plugin: remember every module the run imported from outside the user repo."""
+
+    def __init__(self, repo: Path) -> None:
+        self.repo = repo
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_unconfigure(self) -> None:
+        for name, module in list(sys.modules.items()):
+            if module is not None and not self._from_repo(module):
+                _KEPT_MODULES[name] = module
+
+    def _from_repo(self, module: ModuleType) -> bool:
+        paths = [getattr(module, "__file__", None), *(getattr(module, "__path__", None) or [])]
+        return any(path and Path(path).is_relative_to(self.repo) for path in paths)
+
+
+@pytest.fixture
+def pytester(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.Pytester]:
+    """pytester whose inner runs share the library modules earlier inner runs imported."""
+    keeper = _KeepLibraryModules(pytester.path)
+    inline_run = pytester.inline_run
+
+    def inline_run_keeping_libraries(*args: Any, plugins: Any = (), **kwargs: Any) -> Any:
+        sys.modules.update(_KEPT_MODULES)
+        return inline_run(*args, plugins=[*plugins, keeper], **kwargs)
+
+    monkeypatch.setattr(pytester, "inline_run", inline_run_keeping_libraries)
+    yield pytester
 
 
 @pytest.fixture

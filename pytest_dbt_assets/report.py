@@ -1,0 +1,59 @@
+"""End-of-session terminal summary: per test, what was materialized, rows and checks."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+_CHECK_MARKS = {"passed": "ok", "failed": "FAILED", "warn": "warn", "skipped": "skipped"}
+
+
+def summary_table(summaries: Sequence[tuple[str, Mapping[str, Any]]]) -> str:
+    """A compact table: one block per materialization, one row per asset.
+
+    Each row shows the asset, its row count and its checks (``ok`` / ``warn`` / ``FAILED``
+    / ``skipped`` counts).
+    """
+    lines: list[str] = []
+    for nodeid, summary in summaries:
+        assets = summary.get("assets") or {}
+        checks = summary.get("checks") or {}
+        status = "ok" if summary.get("success") else "FAILED"
+        lines.append(f"{nodeid}  [{status}]  {len(assets)} assets, {len(checks)} checks")
+        width = max((len(key) for key in assets), default=0)
+        for key, entry in assets.items():
+            rows = entry.get("rows")
+            lines.append(f"  {key:<{width}}  {'-' if rows is None else rows:>8}")
+        counts: dict[str, int] = {}
+        for result in checks.values():
+            counts[_CHECK_MARKS.get(result, result)] = counts.get(_CHECK_MARKS.get(result, result), 0) + 1
+        if counts:
+            lines.append("  checks: " + ", ".join(f"{count} {mark}" for mark, count in sorted(counts.items())))
+        not_passed = sorted(name for name, result in checks.items() if result in {"failed", "warn"})
+        for name in not_passed:
+            lines.append(f"    {checks[name]}: {name}")
+    return "\n".join(lines)
+
+
+class SummaryReporter:
+    """pytest hooks collecting each test's materialization summaries from its report.
+
+    Summaries travel in ``report.user_properties``, so this works on the xdist controller.
+    """
+
+    def __init__(self, property_name: str, *, always: bool) -> None:
+        self.property_name = property_name
+        self.always = always
+        self.summaries: list[tuple[str, Mapping[str, Any]]] = []
+
+    def pytest_runtest_logreport(self, report: Any) -> None:
+        if report.when != "call":
+            return
+        for name, value in report.user_properties:
+            if name == self.property_name:
+                self.summaries.append((report.nodeid, value))
+
+    def pytest_terminal_summary(self, terminalreporter: Any, config: Any) -> None:
+        if self.summaries and (self.always or config.get_verbosity() > 0):
+            terminalreporter.write_sep("-", "dbt assets materialized")
+            terminalreporter.write_line(summary_table(self.summaries))

@@ -1,0 +1,178 @@
+"""End to end: snapshot files, diffs told in words, tolerances, Mermaid and the summary."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pytest_dbt_assets.snapshot import MERMAID_MARK
+from tests.repos import write_files
+
+MATERIALIZE_TEST = """
+    import pytest
+
+    def test_run(dbt_assets_materialize, dbt_assets_snapshot):
+        result = dbt_assets_materialize(dbt_select="+customers +orders", raise_on_error=False)
+        assert result.summary(columns=True) == dbt_assets_snapshot
+"""
+
+
+def _snapshot_files(root: Path) -> dict[str, bytes]:
+    return {
+        str(path.relative_to(root)): path.read_bytes()
+        for path in sorted(root.rglob("__snapshots__/**/*"))
+        if path.is_file()
+    }
+
+
+def test_materialization_changes_are_told_in_words(shop_repo: pytest.Pytester) -> None:
+    write_files(shop_repo.path, {"tests/test_run.py": MATERIALIZE_TEST})
+    shop_repo.runpytest("--snapshot-update").assert_outcomes(passed=1)
+
+    # One more customer, duplicated: row counts move and the unique test now fails.
+    seed = shop_repo.path / "shop/seeds/raw_customers.csv"
+    seed.write_text(seed.read_text() + "3,Cyrus\n")
+    # A column changes type: schema drift shows up offline.
+    write_files(shop_repo.path, {"shop/models/marts/orders.sql": (
+        "select order_id, customer_id, cast(amount as double) as amount from {{ ref('stg_orders') }}"
+    )})
+    result = shop_repo.runpytest("-vv")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*What changed:*",
+            "*row count acme/marts/customers: 3 -> 4 (+33.3%)*",
+            "*column type changed: acme/marts/orders.amount INTEGER -> DOUBLE*",
+            "*row count acme/raw/raw_customers: 3 -> 4 (+33.3%)*",
+            "*check unique_customers_customer_id: passed -> failed*",
+            "*success: True -> False*",
+        ]
+    )
+
+
+def test_asset_added_and_group_changed(shop_repo: pytest.Pytester) -> None:
+    write_files(shop_repo.path, {"tests/test_graph.py": """
+        def test_graph(dbt_asset_graph, dbt_assets_snapshot):
+            assert dbt_asset_graph == dbt_assets_snapshot
+    """})
+    shop_repo.runpytest("--snapshot-update").assert_outcomes(passed=1)
+    write_files(shop_repo.path, {"shop/models/marts/refunds.sql": "select * from {{ ref('stg_orders') }} where amount < 0"})
+    definitions = shop_repo.path / "shop_dagster/definitions.py"
+    definitions.write_text(definitions.read_text().replace('group_name="ml"', 'group_name="scoring"'))
+    result = shop_repo.runpytest()
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        ["*asset added: acme/marts/refunds*", "*group changed: customer_scores ml -> scoring*"]
+    )
+
+
+@pytest.mark.parametrize(
+    ("tolerance", "outcome"),
+    [
+        ({"relative": 0.5}, {"passed": 1}),
+        ({"absolute": 1}, {"passed": 1}),
+        ({"relative": 0.1}, {"failed": 1}),
+        ({"relative": 0.1, "assets": {"acme/*": {"absolute": 1}}}, {"passed": 1}),
+    ],
+)
+def test_row_count_tolerance_from_the_marker(
+    shop_repo: pytest.Pytester, tolerance: dict, outcome: dict
+) -> None:
+    write_files(shop_repo.path, {"tests/test_run.py": f"""
+        import pytest
+
+        @pytest.mark.dbt_assets(row_tolerance={tolerance!r})
+        def test_run(dbt_assets_materialize, dbt_assets_snapshot):
+            result = dbt_assets_materialize(dbt_select="+customers")
+            assert result.summary() == dbt_assets_snapshot
+    """})
+    shop_repo.runpytest("--snapshot-update").assert_outcomes(passed=1)
+    seed = shop_repo.path / "shop/seeds/raw_customers.csv"
+    seed.write_text(seed.read_text() + "4,Di\n")  # 3 -> 4 rows: +33 %, +1 row
+    shop_repo.runpytest().assert_outcomes(**outcome)
+
+
+def test_row_tolerance_as_a_snapshot_option(shop_repo: pytest.Pytester) -> None:
+    write_files(shop_repo.path, {"tests/test_run.py": """
+        from pytest_dbt_assets.snapshot import row_tolerance
+
+        def test_run(dbt_assets_materialize, dbt_assets_snapshot):
+            result = dbt_assets_materialize(dbt_select="+customers")
+            assert result.summary() == dbt_assets_snapshot(extension_class=row_tolerance(absolute=1))
+    """})
+    shop_repo.runpytest("--snapshot-update").assert_outcomes(passed=1)
+    seed = shop_repo.path / "shop/seeds/raw_customers.csv"
+    seed.write_text(seed.read_text() + "4,Di\n")
+    shop_repo.runpytest().assert_outcomes(passed=1)
+    seed.write_text(seed.read_text() + "5,Ed\n")
+    shop_repo.runpytest().assert_outcomes(failed=1)
+
+
+def test_mermaid_written_next_to_graph_snapshot(shop_repo: pytest.Pytester) -> None:
+    write_files(shop_repo.path, {"tests/test_graph.py": """
+        def test_graph(dbt_asset_graph, dbt_assets_snapshot):
+            assert dbt_asset_graph == dbt_assets_snapshot
+    """})
+    shop_repo.runpytest("--snapshot-update", "--dbt-assets-mermaid").assert_outcomes(passed=1)
+    picture = shop_repo.path / "tests/__snapshots__/test_graph/test_graph.md"
+    text = picture.read_text()
+    assert text.startswith(MERMAID_MARK + "\n# test_graph\n\n```mermaid\nflowchart LR\n")
+    assert '["acme/marts/customers"]' in text
+    # Unused-snapshot detection leaves the picture alone while its snapshot is used...
+    result = shop_repo.runpytest("--snapshot-update", "--dbt-assets-mermaid")
+    result.assert_outcomes(passed=1)
+    assert picture.exists()
+    # ...and removes it with its snapshot once the test is gone.
+    (shop_repo.path / "tests/test_graph.py").write_text("def test_other():\n    pass\n")
+    shop_repo.runpytest("--snapshot-update", "--dbt-assets-mermaid").assert_outcomes(passed=1)
+    assert not picture.exists()
+
+
+def test_terminal_summary_on_verbose(shop_repo: pytest.Pytester) -> None:
+    write_files(shop_repo.path, {"tests/test_run.py": """
+        def test_run(dbt_assets_materialize):
+            assert dbt_assets_materialize(dbt_select="+customers").success
+    """})
+    quiet = shop_repo.runpytest()
+    quiet.assert_outcomes(passed=1)
+    assert "dbt assets materialized" not in quiet.stdout.str()
+    verbose = shop_repo.runpytest("-v")
+    verbose.stdout.fnmatch_lines(
+        [
+            "*dbt assets materialized*",
+            "tests/test_run.py::test_run  [[]ok[]]  5 assets, 2 checks",
+            "  acme/marts/customers *3",
+            "  checks: 2 ok",
+        ]
+    )
+
+
+def test_snapshots_byte_identical_across_runs_workers_and_paths(
+    shop_repo: pytest.Pytester, tmp_path: Path
+) -> None:
+    write_files(shop_repo.path, {
+        "tests/test_run.py": MATERIALIZE_TEST,
+        "tests/test_graph.py": """
+            def test_graph(dbt_asset_graph, dbt_assets_snapshot):
+                assert dbt_asset_graph == dbt_assets_snapshot
+        """,
+    })
+    shop_repo.runpytest("--snapshot-update").assert_outcomes(passed=2)
+    first = _snapshot_files(shop_repo.path)
+    assert len(first) == 2
+    shop_repo.runpytest("--snapshot-update").assert_outcomes(passed=2)
+    assert _snapshot_files(shop_repo.path) == first
+
+    # A copy of the repo in another folder, snapshots removed, regenerated with 2 workers.
+    other = tmp_path / "elsewhere" / "repo"
+    shutil.copytree(shop_repo.path, other, ignore=shutil.ignore_patterns("__snapshots__", "target", "__pycache__"))
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-n", "2", "--snapshot-update"],
+        cwd=other, capture_output=True, text=True, check=False,
+    )
+    assert run.returncode == 0, run.stdout[-3000:]
+    assert _snapshot_files(other) == first
