@@ -1,0 +1,172 @@
+"""Never touch production, never leave anything behind (issue: isolation guarantees)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.repos import write_files
+
+# Installed in every Python process of the inner run (pytest and the dbt subprocesses) through
+# PYTHONPATH: any TCP/UDP connection is recorded to a file and refused.
+SOCKET_GUARD = """
+    import os
+    import socket
+
+    _connect = socket.socket.connect
+
+    def _guarded(self, address):
+        if self.family in (socket.AF_INET, socket.AF_INET6):
+            with open(os.environ["SOCKET_GUARD_LOG"], "a") as log:
+                log.write(f"{os.getpid()} {address!r}\\n")
+            raise ConnectionRefusedError(f"socket guard: no network in tests ({address!r})")
+        return _connect(self, address)
+
+    socket.socket.connect = _guarded
+"""
+
+PROD_PROFILES = """
+    shop_prod:
+      target: prod
+      outputs:
+        prod:
+          type: postgres
+          host: warehouse.invalid
+          port: 5432
+          user: etl
+          password: secret
+          dbname: prod
+          schema: analytics
+          threads: 4
+        local:
+          type: duckdb
+          path: local_dev.duckdb
+"""
+
+
+def test_no_network_and_no_user_profile(shop_repo: pytest.Pytester, tmp_path: Path) -> None:
+    guard_dir = tmp_path / "guard"
+    write_files(guard_dir, {"sitecustomize.py": SOCKET_GUARD})
+    log = tmp_path / "connections.log"
+    home = tmp_path / "home"
+    write_files(home, {".dbt/profiles.yml": PROD_PROFILES})
+    write_files(shop_repo.path, {
+        "shop/profiles.yml": PROD_PROFILES,
+        "tests/test_run.py": """
+            def test_run(dbt_assets_materialize):
+                result = dbt_assets_materialize(dbt_select="+customers +orders")
+                assert result.row_counts["acme/marts/customers"] == 3
+        """,
+    })
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(guard_dir), os.environ.get("PYTHONPATH", "")]),
+        "SOCKET_GUARD_LOG": str(log),
+        "HOME": str(home),
+        "DBT_PROFILES_DIR": str(home / ".dbt"),
+        "DBT_TARGET": "local",
+        "DBT_PROFILE": "shop_prod",
+        "DBT_TARGET_PATH": str(tmp_path / "elsewhere"),
+        "DAGSTER_HOME": str(tmp_path / "dagster_home"),
+    }
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q"],
+        cwd=shop_repo.path, env=env, capture_output=True, text=True, timeout=300, check=False,
+    )
+    assert run.returncode == 0, run.stdout[-4000:]
+    assert not log.exists() or log.read_text() == "", log.read_text()
+    for never_created in (
+        shop_repo.path / "shop/local_dev.duckdb",
+        shop_repo.path / "local_dev.duckdb",
+        home / ".dbt/local_dev.duckdb",
+        tmp_path / "elsewhere",
+        tmp_path / "dagster_home",
+    ):
+        assert not never_created.exists(), never_created
+
+
+def test_nothing_left_running_after_the_session(shop_repo: pytest.Pytester) -> None:
+    write_files(shop_repo.path, {
+        "tests/test_run.py": """
+            def test_run(dbt_assets_materialize):
+                assert dbt_assets_materialize(dbt_select="+customers +orders").success
+        """,
+        "conftest.py": """
+            import os, subprocess, sys, threading
+            from pathlib import Path
+
+            def pytest_sessionfinish(session):
+                # Runs after the plugin's fixtures are torn down.
+                children = []
+                for stat in Path("/proc").glob("[0-9]*/stat"):
+                    try:
+                        fields = stat.read_text().rsplit(")", 1)[1].split()
+                    except OSError:
+                        continue
+                    command = (stat.parent / "cmdline").read_text()
+                    # multiprocessing's resource tracker (started by dbt's locks) is the
+                    # interpreter's own helper: it exits with the interpreter.
+                    if int(fields[1]) == os.getpid() and "resource_tracker" not in command:
+                        children.append(command.replace("\\0", " ")[:80])
+                threads = [t.name for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon]
+                db = next(Path(str(session.config._tmp_path_factory.getbasetemp())).rglob("dbt_assets.duckdb"))
+                # Another process can open the file for writing: no lock is held.
+                probe = subprocess.run([sys.executable, "-c", f"import duckdb; duckdb.connect({str(db)!r}).close()"])
+                Path("leftovers.txt").write_text(f"children={children} threads={threads} probe={probe.returncode}")
+        """,
+    })
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q"],
+        cwd=shop_repo.path, capture_output=True, text=True, timeout=300, check=False,
+    )
+    assert run.returncode == 0, run.stdout[-4000:]
+    assert (shop_repo.path / "leftovers.txt").read_text() == "children=[] threads=[] probe=0"
+
+
+def test_ctrl_c_during_materialization_stops_promptly(shop_repo: pytest.Pytester) -> None:
+    write_files(shop_repo.path, {
+        # A model that takes far longer than the test waits.
+        "shop/models/marts/slow.sql": "select count(*) as n from range(100000000000) a",
+        "tests/test_run.py": """
+            from pathlib import Path
+
+            def test_run(dbt_assets_materialize):
+                Path("started").write_text("yes")
+                dbt_assets_materialize(dbt_select="+slow")
+        """,
+    })
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q"],
+        cwd=shop_repo.path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    deadline = time.monotonic() + 120
+    while not (shop_repo.path / "started").exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(8)  # inside dbt by now
+    started = time.monotonic()
+    process.send_signal(signal.SIGINT)
+    try:
+        output, _ = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert time.monotonic() - started < 60
+    assert "KeyboardInterrupt" in output or "Interrupted" in output or "interrupt" in output.lower(), output[-3000:]
+    # No stuck dbt process, no lock: the next run works.
+    leftover = subprocess.run(["pgrep", "-f", str(shop_repo.path)], capture_output=True, text=True, check=False)
+    assert leftover.stdout.strip() == "", leftover.stdout
+    (shop_repo.path / "shop/models/marts/slow.sql").unlink()
+    write_files(shop_repo.path, {"tests/test_run.py": """
+        def test_run(dbt_assets_materialize):
+            assert dbt_assets_materialize(dbt_select="+customers +orders").success
+    """})
+    rerun = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q"],
+        cwd=shop_repo.path, capture_output=True, text=True, timeout=300, check=False,
+    )
+    assert rerun.returncode == 0, rerun.stdout[-3000:]
