@@ -31,13 +31,20 @@ def import_definitions(spec: str, search_path: Path) -> Definitions:
     ``search_path`` (the pytest rootdir) is put on ``sys.path`` for the import only.
     The attribute may be a ``Definitions``, an assets definition, a list of them, or a
     function taking no argument that returns one of those.
+
+    Raises:
+        DefinitionsError: the setting is malformed, the module cannot be imported (its own
+            exception is shown with the file and line that raised it), or the attribute is
+            missing or of the wrong type.
     """
     __tracebackhide__ = True
     module_name, sep, attr_path = spec.partition(":")
     if not sep or not module_name or not attr_path:
+        head, dot, tail = spec.rpartition(".")
+        suggestion = f" Did you mean {head + ':' + tail!r}?" if dot and head and tail and not sep else ""
         raise DefinitionsError(
             f"dbt_assets_definitions = {spec!r} is not of the form 'package.module:attribute', "
-            "e.g. 'my_project.definitions:defs'."
+            f"e.g. 'my_project.definitions:defs'.{suggestion}"
         )
     from dagster_dbt.dbt_manifest import read_manifest_path
 
@@ -49,23 +56,20 @@ def import_definitions(spec: str, search_path: Path) -> Definitions:
         sys.path.insert(0, str(search_path))
     try:
         module = importlib.import_module(module_name)
-    except Exception as exc:
-        raise DefinitionsError(
-            f"Could not import {module_name!r} (dbt_assets_definitions = {spec!r}):\n"
-            f"{_exception_summary(exc)}\n"
-            "Check the module path, and that it is importable from the rootdir "
-            f"({search_path}); add `pythonpath = [\".\"]` to [tool.pytest.ini_options] if "
-            "your package lives there."
-        ) from None
+    except Exception as exc:  # noqa: BLE001 - the user's module may raise anything
+        raise DefinitionsError(_import_failure(exc, module_name, spec, search_path)) from None
     finally:
         if added and str(search_path) in sys.path:
             sys.path.remove(str(search_path))
     value: Any = module
     for part in attr_path.split("."):
         if not hasattr(value, part):
+            found = _definitions_in(module)
+            hint = f" It defines {', '.join(repr(module_name + ':' + name) for name in found)}." if found else ""
             raise DefinitionsError(
-                f"{module_name!r} has no attribute {attr_path!r} (dbt_assets_definitions = "
-                f"{spec!r}). Point the setting at your `dagster.Definitions` object."
+                f"{module_name!r} ({_display_path(getattr(module, '__file__', None), search_path)}) "
+                f"has no attribute {attr_path!r} (dbt_assets_definitions = {spec!r}).{hint} "
+                "Point the setting at your `dagster.Definitions` object."
             )
         value = getattr(value, part)
     return coerce_definitions(value, spec)
@@ -87,7 +91,7 @@ def coerce_definitions(value: Any, spec: str) -> Definitions:
     if callable(value) and not isinstance(value, type):
         try:
             produced = value()
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - the user's factory may raise anything
             raise DefinitionsError(
                 f"Calling {spec!r} to get the Dagster definitions failed:\n{_exception_summary(exc)}"
             ) from None
@@ -144,7 +148,9 @@ def relocate_definitions(defs: Definitions, project: DbtAssetsProject) -> Defini
         return spec.replace_attributes(metadata={**spec.metadata, DAGSTER_DBT_PROJECT_METADATA_KEY: moved})
 
     relocated = defs.permissive_map_resolved_asset_specs(relocate_spec, None)
-    return replace(relocated, resources=relocate_resources(defs.resources or {}, project))
+    relocated = replace(relocated, resources=relocate_resources(defs.resources or {}, project))
+    validate_definitions(relocated)
+    return relocated
 
 
 def relocate_resources(
@@ -262,9 +268,133 @@ def dbt_assets_definitions_of(defs: Definitions) -> list[AssetsDefinition]:
     return found
 
 
-def _exception_summary(exc: BaseException) -> str:
-    frames = traceback.extract_tb(exc.__traceback__)
-    user_frames = [f for f in frames if "importlib" not in f.filename]
-    where = f"  at {user_frames[-1].filename}:{user_frames[-1].lineno}\n" if user_frames else ""
-    return f"{where}  {type(exc).__name__}: {exc}"
+def validate_definitions(defs: Definitions) -> None:
+    """Resolve the asset graph once, so Dagster's objections surface here, readably.
 
+    Dagster only checks definitions (duplicate keys, missing resources, ...) when it first
+    resolves them; the result is cached on ``defs``, so this costs nothing later.
+
+    Raises:
+        DefinitionsError: naming each duplicated asset key and what produces it, or with
+            Dagster's own message for any other problem.
+    """
+    __tracebackhide__ = True
+    from dagster import DagsterError
+
+    try:
+        defs.resolve_asset_graph()
+    except DagsterError as exc:
+        duplicates = duplicate_asset_keys(defs)
+        if duplicates:
+            lines = ["Two or more assets in your Dagster definitions have the same asset key:"]
+            for key, producers in sorted(duplicates.items()):
+                lines.append(f"  {key}: produced by " + " and by ".join(producers))
+            lines.append(
+                "Give each asset a unique key: check your DagsterDbtTranslator.get_asset_key "
+                "(or the key=/key_prefix= of your Python assets)."
+            )
+            raise DefinitionsError("\n".join(lines)) from None
+        raise DefinitionsError(
+            "Dagster rejected your definitions:\n  "
+            + str(exc).strip().replace("\n", "\n  ")
+            + "\nFix them in your Dagster code; `dagster definitions validate` reports the same problem."
+        ) from None
+
+
+def duplicate_asset_keys(defs: Definitions) -> dict[str, list[str]]:
+    """Asset key (user string) -> descriptions of the assets definitions that produce it,
+    for every key produced more than once."""
+    from dagster import AssetsDefinition
+    from dagster_dbt.asset_utils import DAGSTER_DBT_UNIQUE_ID_METADATA_KEY
+
+    producers: dict[str, list[str]] = {}
+    for item in defs.assets or []:
+        if not isinstance(item, AssetsDefinition) or not item.has_keys:
+            continue
+        for spec in item.specs:
+            unique_id = spec.metadata.get(DAGSTER_DBT_UNIQUE_ID_METADATA_KEY)
+            if unique_id is not None:
+                what = f"dbt {unique_id.split('.')[0]} {unique_id.split('.')[-1]} in @dbt_assets {item.node_def.name!r}"
+            else:
+                what = _describe_python_asset(item)
+            producers.setdefault(spec.key.to_user_string(), []).append(what)
+    return {key: found for key, found in producers.items() if len(found) > 1}
+
+
+def _describe_python_asset(assets_def: Any) -> str:
+    """``asset 'orders_export' (path/to/file.py:12)``: the function the user wrote, when known."""
+    function: Any = getattr(getattr(getattr(assets_def, "op", None), "compute_fn", None), "decorated_fn", None)
+    code = getattr(function, "__code__", None)
+    if code is None:
+        return f"asset {assets_def.node_def.name!r}"
+    return f"asset {code.co_name!r} ({code.co_filename}:{code.co_firstlineno})"
+
+
+def _import_failure(exc: BaseException, module_name: str, spec: str, search_path: Path) -> str:
+    """What went wrong importing the user's module, where, and what to do about it."""
+    missing = exc.name if isinstance(exc, ModuleNotFoundError) else None
+    if missing is not None and (module_name == missing or module_name.startswith(missing + ".")):
+        return (
+            f"Could not import {module_name!r} (dbt_assets_definitions = {spec!r}): no module "
+            f"named {missing!r} is importable from the rootdir ({search_path}).\n"
+            'Check the module path; add `pythonpath = ["."]` (or your source folder, e.g. '
+            '"src") to [tool.pytest.ini_options] if your package lives there.'
+        )
+    fix = (
+        f"Install {missing!r} in the environment that runs pytest."
+        if missing is not None
+        else "Fix the error in your code: the plugin imports the module the way Dagster would."
+    )
+    return (
+        f"Importing {module_name!r} (dbt_assets_definitions = {spec!r}) raised an exception:\n"
+        f"{_exception_summary(exc, search_path)}\n{fix}"
+    )
+
+
+def _exception_summary(exc: BaseException, search_path: Path | None = None) -> str:
+    """The exception and the line of user code that raised it (not dagster's, not ours)."""
+    where = ""
+    if isinstance(exc, SyntaxError) and exc.filename:
+        where = f"  {_display_path(exc.filename, search_path)}:{exc.lineno}\n"
+        if exc.text and exc.text.strip():
+            where += f"    {exc.text.strip()}\n"
+        message = exc.msg
+    else:
+        frames = [f for f in traceback.extract_tb(exc.__traceback__) if not _is_ours(f.filename)]
+        frames = [f for f in frames if not _is_library_file(f.filename)] or frames
+        if frames:
+            frame = frames[-1]
+            where = f"  {_display_path(frame.filename, search_path)}:{frame.lineno}\n"
+            if frame.line:
+                where += f"    {frame.line.strip()}\n"
+        message = str(exc)
+    message = message.strip().replace("\n", "\n    ")
+    return f"{where}  {type(exc).__name__}: {message}"
+
+
+def _is_ours(filename: str) -> bool:
+    """Frames of the import machinery and of this plugin: never where the user's error is."""
+    path = Path(filename)
+    return filename.startswith("<") or "importlib" in path.parts or path.parent == Path(__file__).parent
+
+
+def _is_library_file(filename: str) -> bool:
+    parts = Path(filename).parts
+    return "site-packages" in parts or "dist-packages" in parts
+
+
+def _display_path(filename: str | None, search_path: Path | None) -> str:
+    if not filename:
+        return "?"
+    if search_path is None:
+        return filename
+    try:
+        return str(Path(filename).resolve().relative_to(search_path.resolve()))
+    except ValueError:
+        return filename
+
+
+def _definitions_in(module: Any) -> list[str]:
+    from dagster import Definitions
+
+    return sorted(name for name, value in vars(module).items() if isinstance(value, Definitions))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 
@@ -64,9 +64,10 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         remove_orphan_pictures(config.rootpath, getattr(config.option, "snapshot_dirname", "__snapshots__"))
 
 
-def _fail(error: DbtAssetsError) -> None:
+def _fail(error: DbtAssetsError) -> NoReturn:
     __tracebackhide__ = True
-    pytest.fail(f"{type(error).__name__}: {error}", pytrace=False)
+    # `from None`: called inside `except`, and pytest would print the error again as context.
+    raise pytest.fail.Exception(f"{type(error).__name__}: {error}", pytrace=False) from None
 
 
 @pytest.fixture(scope="session")

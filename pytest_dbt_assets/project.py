@@ -100,10 +100,11 @@ def read_project_yml(project_dir: Path) -> dict[str, Any]:
     """Read ``dbt_project.yml``, raising :class:`ProjectNotFoundError` when it is missing."""
     path = project_dir / "dbt_project.yml"
     if not path.is_file():
+        state = "" if project_dir.is_dir() else " (the folder does not exist)"
         raise ProjectNotFoundError(
-            f"No dbt_project.yml found in {project_dir}. Set `dbt_assets_project_dir` in "
+            f"No dbt_project.yml found in {project_dir}{state}. Set `dbt_assets_project_dir` in "
             "[tool.pytest.ini_options] (or pass --dbt-assets-project-dir) to the folder that "
-            "holds your dbt_project.yml."
+            "holds your dbt_project.yml." + describe_found_projects(project_dir)
         )
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
@@ -112,6 +113,33 @@ def read_project_yml(project_dir: Path) -> dict[str, Any]:
     if not isinstance(data, dict) or "name" not in data:
         raise ProjectNotFoundError(f"{path} has no `name:`; it is not a dbt project file.")
     return data
+
+
+def find_dbt_projects(root: Path, depth: int = 2) -> list[Path]:
+    """Folders under ``root`` (``depth`` levels at most) holding a dbt_project.yml, sorted.
+
+    Installed packages (``dbt_packages/``), virtualenvs and VCS folders are not searched.
+    """
+    found: list[Path] = []
+    if not root.is_dir() or depth < 1:
+        return found
+    for child in sorted(root.iterdir()):
+        if not child.is_dir() or child.name in _SKIPPED_NAMES or child.name in {"dbt_packages", "target", "logs"}:
+            continue
+        if child.name.startswith(".") or (child / "pyvenv.cfg").exists():
+            continue
+        if (child / "dbt_project.yml").is_file():
+            found.append(child)
+        found += find_dbt_projects(child, depth - 1)
+    return found
+
+
+def describe_found_projects(root: Path) -> str:
+    """`` dbt projects under it: shop.`` (relative folders), or "" when there is none."""
+    found = find_dbt_projects(root)
+    if not found:
+        return ""
+    return " dbt projects under it: " + ", ".join(str(path.relative_to(root)) for path in found) + "."
 
 
 def build_project(source_dir: Path, workdir: Path) -> DbtAssetsProject:
@@ -221,7 +249,7 @@ def run_dbt(
         "--profiles-dir", str(project.profiles_dir),
         "--target-path", str(target_path or project.target_dir),
         "--log-path", str(project.project_dir / "logs"),
-        "--quiet",
+        "--log-level", "none",
         "--no-use-colors",
         "--no-send-anonymous-usage-stats",
     ]

@@ -3,6 +3,8 @@ pytester restores sys.modules after each run, so every user repo's modules are f
 
 from __future__ import annotations
 
+import multiprocessing.resource_tracker  # dbt's semaphores unregister through it: keep it loaded
+import multiprocessing.synchronize  # noqa: F401
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,8 +17,6 @@ import dbt.adapters.duckdb  # noqa: F401
 import dbt.adapters.duckdb.connections  # noqa: F401
 import dbt.cli.main  # noqa: F401
 import duckdb  # noqa: F401
-import multiprocessing.resource_tracker  # noqa: F401  - dbt's semaphores unregister through it
-import multiprocessing.synchronize  # noqa: F401
 import pytest
 
 from tests.repos import SHOP_DAGSTER_FILES, SHOP_DBT_FILES, SHOP_INI, write_files
