@@ -158,10 +158,25 @@ def _load_query(con: Any, relation: str, from_sql: str, declared: dict[str, str]
                 select.append(f"cast(null as {kind}) as {quote(name)}")
         con.execute(f"create table {relation} as select {', '.join(select)} from {from_sql}")
     except duckdb.Error as exc:
-        hint = ""
-        if "unicode" in str(exc).lower() or "utf-8" in str(exc).lower() or "encoding" in str(exc).lower():
-            hint = " Save the file as UTF-8."
-        raise SourceDataError(f"Could not load data for source {label} from {origin}: {exc}{hint}") from None
+        reason = _load_error_text(exc, origin)
+        raise SourceDataError(f"Could not load data for source {label} from {origin}: {reason}") from None
+
+
+def _load_error_text(exc: Exception, origin: str) -> str:
+    """DuckDB's reason, short: its CSV errors append a sniffer report and options the test cannot set."""
+    text = str(exc).strip()
+    path = Path(origin)
+    if "unicode" in text.lower() or "utf-8" in text.lower() or "encoding" in text.lower():
+        where = ""
+        if path.is_file():
+            raw = path.read_bytes()
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError as decode_error:
+                line = raw.count(b"\n", 0, decode_error.start) + 1
+                where = f" (byte 0x{raw[decode_error.start]:02x} on line {line})"
+        return f"the file is not UTF-8 encoded{where}. Save it as UTF-8 (e.g. `iconv -f latin1 -t utf-8`)."
+    return text.split("\n\n")[0].strip()
 
 
 def count_rows(duckdb_path: Path, relations: Mapping[str, str]) -> dict[str, int]:

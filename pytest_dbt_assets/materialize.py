@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,8 @@ if TYPE_CHECKING:
     from dagster import AssetKey, Definitions
 
 ROW_COUNT_METADATA_KEY = "dagster/row_count"
+COMPILED_SQL_LABEL = "compiled SQL:"
+_DBT_SYNTAX_HINT = "dbt_select takes dbt's --select syntax, e.g. '+customers', 'tag:finance' or 'path:models/marts'."
 _RELATION_TYPES = {"model", "seed", "snapshot"}
 _run_numbers = itertools.count(1)
 
@@ -63,8 +66,13 @@ class Materialization:
             "checks": dict(sorted(self.checks.items())),
         }
         if self.failures:
-            data["failures"] = list(self.failures)
+            data["failures"] = sorted(_without_temp_paths(line) for line in self.failures)
         return data
+
+
+def _without_temp_paths(failure: str) -> str:
+    """A failure line for a snapshot: the compiled SQL path lives in a per-run temp folder."""
+    return "\n".join(line for line in failure.split("\n") if not line.strip().startswith(COMPILED_SQL_LABEL))
 
 
 @dataclass(frozen=True)
@@ -142,15 +150,27 @@ def resolve_selection(
             try:
                 matched |= set(build_dbt_asset_selection([assets_def], dbt_select=words).resolve(asset_graph))
             except Exception as exc:
-                raise SelectionError(f"dbt_select={words!r} is not a valid dbt selection: {exc}") from None
+                raise SelectionError(
+                    f"dbt_select={words!r} is not a valid dbt selection: {_dbt_error_text(exc)}. "
+                    f"{_DBT_SYNTAX_HINT}"
+                ) from None
         matched &= materializable
         if not matched:
             raise SelectionError(
                 f"dbt_select={words!r} matches no dbt asset. Check the model names, tags and "
-                "paths in the selection (dbt syntax, e.g. '+customers' or 'tag:finance')."
+                f"paths in the selection. {_DBT_SYNTAX_HINT}"
             )
         keys |= matched
     return keys
+
+
+def _dbt_error_text(exc: BaseException) -> str:
+    """dbt's message without its ``Runtime Error`` heading, on one line."""
+    text = str(getattr(exc, "msg", None) or exc).strip()
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if len(lines) > 1 and lines[0].endswith("Error"):
+        lines = lines[1:]
+    return " ".join(lines).rstrip(".")
 
 
 def needed_sources(defs: Definitions, nodes: DbtNodes, selected: set[AssetKey]) -> list[dict[str, Any]]:
@@ -276,13 +296,15 @@ def dbt_failures(runs_dir: Path, manifest: Mapping[str, Any], project: DbtAssets
     nodes = manifest.get("nodes", {})
     for results_path in sorted(runs_dir.glob("*/run_results.json")):
         target_path = results_path.parent
-        for item in json.loads(results_path.read_text(encoding="utf-8")).get("results", []):
+        results = json.loads(results_path.read_text(encoding="utf-8")).get("results", [])
+        # dbt lists results in completion order, which varies with its threads.
+        for item in sorted(results, key=lambda result: str(result.get("unique_id"))):
             status = item.get("status")
             if status not in {"error", "fail"}:
                 continue
             unique_id = item["unique_id"]
             node = nodes.get(unique_id, {})
-            message = (item.get("message") or "").strip()
+            message = "\n".join(line.rstrip() for line in (item.get("message") or "").strip().splitlines())
             name = node.get("name") or unique_id.split(".")[-1]
             resource_type = node.get("resource_type") or unique_id.split(".")[0]
             if resource_type == "test":
@@ -293,9 +315,10 @@ def dbt_failures(runs_dir: Path, manifest: Mapping[str, Any], project: DbtAssets
             compiled = target_path / "compiled" / node.get("package_name", project.project_name) / node.get(
                 "original_file_path", ""
             )
-            where = f"\n  compiled SQL: {compiled}" if node and compiled.is_file() else ""
-            lines.append(f"dbt {resource_type} {name} ({node.get('original_file_path', unique_id)}) failed:\n  "
-                         + message.replace("\n", "\n  ") + where)
+            where = f"\n  {COMPILED_SQL_LABEL} {compiled}" if node and compiled.is_file() else ""
+            defined_in = node.get("original_file_path", unique_id)
+            detail = textwrap.indent(message, "  ")
+            lines.append(f"dbt {resource_type} {name} ({defined_in}) failed:\n{detail}{where}")
     return lines
 
 
@@ -315,7 +338,17 @@ def step_failures(result: Any, *, has_dbt_detail: bool) -> list[str]:
         if root.cls_name == "DagsterDbtCliRuntimeError":
             if has_dbt_detail:
                 continue
-            lines.append(f"dbt failed in step {event.step_key}: {root.message.strip()}")
+            lines.append(f"dbt failed in step {event.step_key}: {_exception_text(root)}")
         else:
-            lines.append(f"step {event.step_key} raised {root.cls_name}: {root.message.strip()}")
+            lines.append(f"step {event.step_key} raised {root.cls_name}: {_exception_text(root)}")
     return lines
+
+
+def _exception_text(error: Any) -> str:
+    """The exception's own message: Dagster's serialized message starts with the class name
+    (``"ValueError: boom"``, ``"_duckdb.BinderException: ..."``), which the caller already shows."""
+    message = error.message.strip()
+    head, sep, rest = message.partition(": ")
+    if sep and head.rsplit(".", 1)[-1] == error.cls_name:
+        return rest.strip()
+    return message
