@@ -154,15 +154,22 @@ def relocate_definitions(defs: Definitions, project: DbtAssetsProject) -> Defini
 
 
 def relocate_resources(
-    resources: Mapping[str, Any], project: DbtAssetsProject, *, vars: Mapping[str, Any] | None = None,
+    resources: Mapping[str, Any],
+    project: DbtAssetsProject,
+    *,
+    vars: Mapping[str, Any] | None = None,
     runs_dir: Path | None = None,
+    dbt_executable: str | None = None,
 ) -> dict[str, Any]:
-    """Replace each ``DbtCliResource`` with one bound to the temporary project and profile."""
+    """Replace each ``DbtCliResource`` with one bound to the temporary project and profile.
+
+    ``dbt_executable`` replaces the resource's own (the plugin's warm dbt worker).
+    """
     from dagster_dbt import DbtCliResource
 
     return {
         key: (
-            relocated_cli_resource(value, project, vars=vars, runs_dir=runs_dir)
+            relocated_cli_resource(value, project, vars=vars, runs_dir=runs_dir, dbt_executable=dbt_executable)
             if isinstance(value, DbtCliResource)
             else value
         )
@@ -171,15 +178,23 @@ def relocate_resources(
 
 
 def relocated_cli_resource(
-    resource: Any, project: DbtAssetsProject, *, vars: Mapping[str, Any] | None = None,
+    resource: Any,
+    project: DbtAssetsProject,
+    *,
+    vars: Mapping[str, Any] | None = None,
     runs_dir: Path | None = None,
+    dbt_executable: str | None = None,
 ) -> Any:
     """A copy of ``resource`` that can only reach the temporary project and DuckDB profile."""
-    executable = resource.dbt_executable
-    if shutil.which(executable) is None or Path(executable).name == executable:
+    from dagster_dbt.compat import DBT_PYTHON_VERSION
+
+    executable = dbt_executable or resource.dbt_executable
+    if dbt_executable is None and (shutil.which(executable) is None or Path(executable).name == executable):
         sibling = Path(sys.executable).with_name("dbt")
         if sibling.exists():
             executable = str(sibling)
+    # The version of this interpreter's dbt, when that is the dbt that will run.
+    local = dbt_executable is not None or Path(executable).parent == Path(sys.executable).parent
     return isolated_cli_resource_class()(
         project_dir=str(project.project_dir),
         profiles_dir=str(project.profiles_dir),
@@ -189,7 +204,7 @@ def relocated_cli_resource(
         dbt_executable=executable,
         dbt_assets_vars=json.dumps(dict(vars), sort_keys=True, default=str) if vars else "",
         dbt_assets_runs_dir=str(runs_dir) if runs_dir else "",
-        dbt_assets_partial_parse=str(project.target_dir / "partial_parse.msgpack"),
+        dbt_assets_version=str(DBT_PYTHON_VERSION) if local and DBT_PYTHON_VERSION is not None else "",
     )
 
 
@@ -199,37 +214,51 @@ def isolated_cli_resource_class() -> type:
     from dagster_dbt import DbtCliResource
 
     class IsolatedDbtCliResource(DbtCliResource):
-        """A ``DbtCliResource`` for tests: adds the test's ``vars``, writes each invocation
-        under a known folder (so the plugin can read ``run_results.json``) and seeds it with
-        the session's partial-parse file so dbt does not re-parse the project from scratch."""
+        """A ``DbtCliResource`` for tests: adds the test's ``vars`` and writes each invocation
+        under a known folder, so the plugin can read its ``run_results.json``."""
 
         dbt_assets_vars: str = ""
         dbt_assets_runs_dir: str = ""
-        dbt_assets_partial_parse: str = ""
+        dbt_assets_version: str = ""
 
         @functools.cached_property
         def _cli_version(self) -> Any:
-            # dagster-dbt runs `dbt --version` in a subprocess (seconds) on every resource
-            # instance; when the executable is this interpreter's dbt, its version is known.
-            from dagster_dbt.compat import DBT_PYTHON_VERSION
+            # dagster-dbt runs `dbt --version` in a subprocess (seconds) for every resource
+            # instance; when the dbt that runs is this interpreter's, its version is known.
+            if self.dbt_assets_version:
+                from packaging import version
 
-            if DBT_PYTHON_VERSION is not None and Path(self.dbt_executable).parent == Path(sys.executable).parent:
-                return DBT_PYTHON_VERSION
+                return version.parse(self.dbt_assets_version)
             return super()._cli_version
+
+        def _initialize_dbt_core_adapter(self, args: Sequence[str]) -> Any:
+            # dagster-dbt builds an adapter (parsing every macro, most of a second) on each
+            # `cli` call, for `fetch_row_counts()` and friends. Its inputs are the same for
+            # every call with the same project, profile and vars: build it once per process.
+            key = (self.project_dir, self.profiles_dir, self.profile, self.target, _vars_of(args))
+            if key not in _ADAPTERS:
+                _ADAPTERS[key] = super()._initialize_dbt_core_adapter(args)
+            return _ADAPTERS[key]
 
         def cli(self, args: Sequence[str], *, target_path: Path | None = None, **kwargs: Any) -> Any:
             args = merge_vars(list(args), json.loads(self.dbt_assets_vars) if self.dbt_assets_vars else {})
             if target_path is None and self.dbt_assets_runs_dir:
                 target_path = Path(self.dbt_assets_runs_dir) / uuid.uuid4().hex[:10]
-            if target_path is not None and self.dbt_assets_partial_parse:
-                partial = Path(self.dbt_assets_partial_parse)
-                absolute = target_path if target_path.is_absolute() else Path(self.project_dir) / target_path
-                if partial.exists() and not (absolute / partial.name).exists():
-                    absolute.mkdir(parents=True, exist_ok=True)
-                    shutil.copyfile(partial, absolute / partial.name)
             return super().cli(args, target_path=target_path, **kwargs)
 
     return IsolatedDbtCliResource
+
+
+_ADAPTERS: dict[tuple[Any, ...], Any] = {}
+
+
+def _vars_of(args: Sequence[str]) -> str:
+    for index, arg in enumerate(args):
+        if arg == "--vars" and index + 1 < len(args):
+            return args[index + 1]
+        if arg.startswith("--vars="):
+            return arg.split("=", 1)[1]
+    return ""
 
 
 def merge_vars(args: list[str], extra: Mapping[str, Any]) -> list[str]:

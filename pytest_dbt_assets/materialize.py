@@ -194,8 +194,11 @@ def materialize_assets(
     raise_on_error: bool = True,
     data: Mapping[str, Any] | None = None,
     data_dir: Path | None = None,
+    dbt_executable: str | None = None,
 ) -> Materialization:
     """Run the selected assets of ``defs`` in this process against ``project``'s DuckDB.
+
+    ``dbt_executable`` replaces the ``DbtCliResource``'s own (the plugin's warm dbt worker).
 
     Raises:
         SelectionError: the selection matches nothing.
@@ -213,7 +216,13 @@ def materialize_assets(
         project.duckdb_path, needed_sources(defs, nodes, selected), provided=data or {}, data_dir=data_dir
     )
     runs_dir = project.target_dir / "dbt_assets_runs" / f"run-{next(_run_numbers)}"
-    bound = relocate_resources({**(defs.resources or {}), **(resources or {})}, project, vars=vars, runs_dir=runs_dir)
+    bound = relocate_resources(
+        {**(defs.resources or {}), **(resources or {})},
+        project,
+        vars=vars,
+        runs_dir=runs_dir,
+        dbt_executable=dbt_executable,
+    )
     assets = [*(defs.assets or []), *(defs.asset_checks or [])]
     try:
         result = materialize(

@@ -36,17 +36,21 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", MARKER_HELP)
-    config.stash[SETTINGS_KEY] = resolve_settings(
-        rootdir=config.rootpath,
-        ini_dir=config.inipath.parent if config.inipath else config.rootpath,
-        invocation_dir=config.invocation_params.dir,
-        cli={name: config.getoption(f"dbt_assets_{name}") for name in OPTIONS},
-        ini={name: config.getini(f"dbt_assets_{name}") for name in OPTIONS},
-        flags={
-            name: config.getoption(f"dbt_assets_{name}") or config.getini(f"dbt_assets_{name}")
-            for name in FLAGS
-        },
-    )
+    try:
+        settings = resolve_settings(
+            rootdir=config.rootpath,
+            ini_dir=config.inipath.parent if config.inipath else config.rootpath,
+            invocation_dir=config.invocation_params.dir,
+            cli={name: config.getoption(f"dbt_assets_{name}") for name in OPTIONS},
+            ini={name: config.getini(f"dbt_assets_{name}") for name in OPTIONS},
+            flags={
+                name: config.getoption(f"dbt_assets_{name}") or config.getini(f"dbt_assets_{name}")
+                for name in FLAGS
+            },
+        )
+    except ValueError as error:
+        raise pytest.UsageError(str(error)) from None
+    config.stash[SETTINGS_KEY] = settings
     if config.stash[SETTINGS_KEY].mermaid and hasattr(config.option, "ignore_file_extensions"):
         # The .md pictures sit beside the snapshots: syrupy must not count them as unused.
         config.option.ignore_file_extensions = [*(config.option.ignore_file_extensions or []), "md"]
@@ -147,6 +151,28 @@ def dbt_assets_data() -> dict[str, Any]:
     return {}
 
 
+@pytest.fixture(scope="session")
+def dbt_assets_dbt_executable(request: pytest.FixtureRequest, dbt_assets_project: Any) -> Iterator[str | None]:
+    """Session: the dbt executable every ``DbtCliResource`` runs during materializations.
+
+    With ``dbt_assets_runner = worker`` (the default) it is a small client of a warm dbt
+    process started here and stopped at the end of the session: dagster-dbt still runs
+    ``dbt build`` as a subprocess and reads dbt's own JSON lines, without paying for Python
+    and dbt start-up each time. With ``subprocess`` it is None: the resource's own dbt.
+    """
+    from pytest_dbt_assets.dbt_worker import DbtWorker
+
+    if request.config.stash[SETTINGS_KEY].runner == "subprocess":
+        yield None
+        return
+    worker = DbtWorker(dbt_assets_project.project_dir.parent)
+    worker.start()
+    try:
+        yield str(worker.executable)
+    finally:
+        worker.stop()
+
+
 @pytest.fixture
 def dbt_assets_materialize(
     request: pytest.FixtureRequest,
@@ -154,6 +180,7 @@ def dbt_assets_materialize(
     dbt_assets_defs: Any,
     dbt_assets_resources: Mapping[str, Any],
     dbt_assets_data: Mapping[str, Any],
+    dbt_assets_dbt_executable: str | None,
 ) -> Iterator[Callable[..., Any]]:
     """Function: ``dbt_assets_materialize(select=None, *, dbt_select=None, vars=None,
     resources=None, partition_key=None, raise_on_error=True) -> Materialization``.
@@ -195,6 +222,7 @@ def dbt_assets_materialize(
                 raise_on_error=raise_on_error,
                 data=data,
                 data_dir=settings.data_dir,
+                dbt_executable=dbt_assets_dbt_executable,
             )
         except DbtAssetsError as error:
             raise error.with_traceback(None) from None

@@ -13,7 +13,13 @@ OPTIONS = {
         "the manifest with dagster-dbt's defaults)"
     ),
     "data_dir": "folder of source data files <source>/<table>.csv|.parquet|.json",
+    "runner": (
+        "how dagster-dbt's dbt commands run: 'worker' (default: a warm dbt process the "
+        "DbtCliResource reaches through its dbt_executable) or 'subprocess' (dagster-dbt's "
+        "plain path: a new dbt process per command)"
+    ),
 }
+RUNNERS = ("worker", "subprocess")
 # Switches: the ini key takes true/false, the flag turns them on.
 FLAGS = {
     "mermaid": "write each graph snapshot's Mermaid flowchart next to it as a .md file",
@@ -29,6 +35,7 @@ class Settings:
     project_dir: Path | None
     definitions: str | None
     data_dir: Path | None
+    runner: str = "worker"
     mermaid: bool = False
     summary: bool = False
 
@@ -56,6 +63,9 @@ def resolve_settings(
         raw, base = value(name)
         return None if raw is None else (base / raw).resolve()
 
+    runner = value("runner")[0] or "worker"
+    if runner not in RUNNERS:
+        raise ValueError(f"dbt_assets_runner = {runner!r}: choose one of {', '.join(RUNNERS)}.")
     project_dir = path("project_dir")
     if project_dir is None and (rootdir / "dbt_project.yml").is_file():
         project_dir = rootdir
@@ -64,6 +74,7 @@ def resolve_settings(
         project_dir=project_dir,
         definitions=value("definitions")[0],
         data_dir=path("data_dir"),
+        runner=runner,
         mermaid=bool((flags or {}).get("mermaid")),
         summary=bool((flags or {}).get("summary")),
     )

@@ -1,0 +1,315 @@
+"""A warm dbt for dagster-dbt: a long-lived process that dagster-dbt reaches through its
+``dbt_executable``.
+
+dagster-dbt runs every ``dbt.cli(...)`` as a subprocess and reads dbt's JSON log lines from
+its stdout. Starting that subprocess costs seconds (Python, dbt and adapter imports, then a
+parse). Here the executable is a tiny client script (standard library only, started with
+``-IS``) that hands its argv, environment and working folder to a server over a Unix
+socket. The server has dbt imported and keeps the parsed manifest of each distinct set of
+project, profile, target, vars and environment; for each request it forks a child that runs
+dbt as the ``dbt`` command would (given the parsed manifest, as dbt's programmatic API
+allows, so nothing is parsed again), with the socket as its stdout, and then sends the exit
+code. dagster-dbt still sees a process that prints dbt's own JSON lines
+and exits with dbt's code, so its events, metadata and check results are unchanged.
+
+One invocation runs at a time; each runs in its own forked child, so dbt's global state and
+DuckDB handles die with it. Ctrl-C (or the client going away) interrupts the child.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import selectors
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+EXIT_MARKER = b"\x00\x00dbt-assets-exit:"
+READY_LINE = "dbt-assets-worker ready"
+
+CLIENT_TEMPLATE = '''#!{python} -IS
+"""dbt, answered by the pytest-dbt-assets worker at {socket_path!r}."""
+import json, os, signal, socket, sys
+
+MARKER = {marker!r}
+sock = socket.socket(socket.AF_UNIX)
+sock.connect({socket_path!r})
+request = {{"argv": sys.argv[1:], "env": dict(os.environ), "cwd": os.getcwd()}}
+sock.sendall(json.dumps(request).encode() + b"\\n")
+
+
+def cancel(signum, frame):
+    try:
+        sock.sendall(b"cancel\\n")
+    except OSError:
+        pass
+
+
+signal.signal(signal.SIGINT, cancel)
+signal.signal(signal.SIGTERM, cancel)
+out = sys.stdout.buffer
+pending = b""
+keep = len(MARKER) + 12
+while True:
+    try:
+        chunk = sock.recv(65536)
+    except InterruptedError:
+        continue
+    if not chunk:
+        break
+    pending += chunk
+    at = pending.find(MARKER)
+    if at >= 0:
+        out.write(pending[:at])
+        out.flush()
+        code = pending[at + len(MARKER):].split(b"\\n")[0]
+        sys.exit(int(code or 1))
+    if len(pending) > keep:
+        out.write(pending[:-keep])
+        out.flush()
+        pending = pending[-keep:]
+out.write(pending)
+out.flush()
+sys.stderr.write("pytest-dbt-assets: the dbt worker went away before dbt finished\\n")
+sys.exit(2)
+'''
+
+
+class DbtWorker:
+    """Starts and stops the worker process; ``executable`` goes into ``DbtCliResource``."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        # Unix socket paths are limited to ~100 bytes: keep it short, outside deep temp dirs.
+        self._socket_dir = Path(tempfile.mkdtemp(prefix="dbtw-"))
+        self.socket_path = self._socket_dir / "s"
+        self.executable = workdir / "dbt-worker-client"
+        self._process: subprocess.Popen[str] | None = None
+
+    def start(self, timeout: float = 120.0) -> None:
+        self.executable.write_text(
+            CLIENT_TEMPLATE.format(python=sys.executable, socket_path=str(self.socket_path), marker=EXIT_MARKER),
+            encoding="utf-8",
+        )
+        self.executable.chmod(0o755)
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "pytest_dbt_assets.dbt_worker", str(self.socket_path)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            start_new_session=True,  # a Ctrl-C in the terminal goes to pytest, which cancels
+        )
+        deadline = time.monotonic() + timeout
+        assert self._process.stdout is not None
+        while time.monotonic() < deadline:
+            line = self._process.stdout.readline()
+            if line.strip() == READY_LINE:
+                return
+            if not line and self._process.poll() is not None:
+                break
+        self.stop()
+        raise RuntimeError("the pytest-dbt-assets dbt worker did not start")
+
+    def stop(self) -> None:
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        if process is not None and process.stdout is not None:
+            process.stdout.close()
+        self.socket_path.unlink(missing_ok=True)
+        try:
+            self._socket_dir.rmdir()
+        except OSError:
+            pass
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to SIGTERM this process when its parent (pytest) dies, however it dies."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def _warm_imports() -> None:
+    # Everything a `dbt build` on DuckDB imports, loaded once before any fork.
+    import agate  # noqa: F401
+    import dbt.adapters.duckdb  # noqa: F401
+    import dbt.adapters.duckdb.impl  # noqa: F401
+    import dbt.cli.main  # noqa: F401
+    import dbt.task.build  # noqa: F401
+    import duckdb  # noqa: F401
+
+
+# Commands that load a manifest, and the flags that change what parsing produces.
+_MANIFEST_COMMANDS = {"build", "run", "test", "seed", "snapshot", "compile"}
+_PARSE_FLAGS = {"--profile", "--target", "--vars", "--project-dir", "--profiles-dir"}
+# Environment entries that differ per invocation without changing the parse.
+_VOLATILE_ENV = {"DBT_TARGET_PATH", "DBT_LOG_PATH", "DBT_INDIRECT_SELECTION", "DAGSTER_DBT_CLI"}
+
+
+def _parse_args(argv: list[str]) -> list[str] | None:
+    """``["parse", <flags that shape the manifest>]`` for a manifest command, else None."""
+    if not argv or argv[0] not in _MANIFEST_COMMANDS:
+        return None
+    args = ["parse"]
+    for index, arg in enumerate(argv):
+        name = arg.split("=", 1)[0]
+        if name in _PARSE_FLAGS:
+            args += [arg] if "=" in arg else argv[index : index + 2]
+    return args
+
+
+def _parse_key(request: dict[str, Any], parse_args: list[str]) -> str:
+    env = {k: v for k, v in request["env"].items() if k not in _VOLATILE_ENV}
+    return json.dumps([request["cwd"], parse_args, sorted(env.items())])
+
+
+def _parse_in_server(request: dict[str, Any], parse_args: list[str]) -> Any:
+    """Parse once in the server, as the request would; None when parsing fails (the child
+    then runs the command normally and reports dbt's own error)."""
+    from dbt.adapters.factory import reset_adapters
+    from dbt.cli.main import dbtRunner
+
+    saved_env, saved_cwd = dict(os.environ), os.getcwd()
+    try:
+        os.environ.clear()
+        os.environ.update(request["env"])
+        os.environ["DBT_LOG_LEVEL"] = "none"
+        os.chdir(request["cwd"])
+        result = dbtRunner().invoke(parse_args)
+        return result.result if result.success else None
+    except Exception:  # noqa: BLE001 - fall back to a normal dbt run
+        return None
+    finally:
+        os.environ.clear()
+        os.environ.update(saved_env)
+        os.chdir(saved_cwd)
+        reset_adapters()
+
+
+def _run_with_manifest(argv: list[str], manifest: Any) -> int:
+    """Run ``dbt <argv>`` with an already parsed manifest; dbt's CLI exit codes."""
+    from dbt.cli.main import dbtRunner
+    from dbt.parser.manifest import write_manifest
+
+    target_path = os.environ.get("DBT_TARGET_PATH")
+    if target_path:  # dbt writes it after parsing; keep the artifact where users expect it
+        os.makedirs(target_path, exist_ok=True)
+        write_manifest(manifest, target_path)
+    result = dbtRunner(manifest=manifest).invoke(list(argv))
+    if result.success:
+        return 0
+    return 2 if result.exception is not None else 1
+
+
+def _run_child(conn: socket.socket, request: dict[str, Any], manifest: Any) -> None:
+    """In the forked child: become the `dbt` command of the request. Never returns."""
+    code = 1
+    try:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.dup2(conn.fileno(), 1)
+        os.dup2(conn.fileno(), 2)
+        sys.stdout = os.fdopen(1, "w", buffering=1, closefd=False)
+        sys.stderr = os.fdopen(2, "w", buffering=1, closefd=False)
+        os.chdir(request["cwd"])
+        os.environ.clear()
+        os.environ.update(request["env"])
+        from dbt.cli.main import cli
+
+        try:
+            if manifest is not None:
+                code = _run_with_manifest(request["argv"], manifest)
+            else:
+                cli.main(args=list(request["argv"]), prog_name="dbt", standalone_mode=True)
+                code = 0
+        except SystemExit as exit_:
+            code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
+        except KeyboardInterrupt:
+            code = 130
+    except BaseException:  # noqa: BLE001 - report and exit like a crashed dbt would
+        import traceback
+
+        traceback.print_exc()
+        code = 1
+    finally:
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        finally:
+            os._exit(code)
+
+
+def _serve_one(conn: socket.socket, manifests: dict[str, Any]) -> None:
+    reader = conn.makefile("rb")
+    line = reader.readline()
+    if not line:
+        return
+    request = json.loads(line)
+    manifest = None
+    parse_args = _parse_args(request["argv"])
+    if parse_args is not None:
+        key = _parse_key(request, parse_args)
+        if key not in manifests:
+            manifests[key] = _parse_in_server(request, parse_args)
+        manifest = manifests[key]
+    pid = os.fork()
+    if pid == 0:
+        _run_child(conn, request, manifest)
+    selector = selectors.DefaultSelector()
+    selector.register(conn, selectors.EVENT_READ)
+    interrupted_at: float | None = None
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            code = os.waitstatus_to_exitcode(status)
+            break
+        if interrupted_at is None and selector.select(timeout=0.05):
+            # The client asked to cancel (Ctrl-C) or went away: interrupt dbt.
+            os.kill(pid, signal.SIGINT)
+            interrupted_at = time.monotonic()
+        elif interrupted_at is not None:
+            if time.monotonic() - interrupted_at > 10:
+                os.kill(pid, signal.SIGKILL)
+            time.sleep(0.05)
+    selector.close()
+    try:
+        conn.sendall(EXIT_MARKER + str(code if code >= 0 else 128 - code).encode() + b"\n")
+    except OSError:
+        pass
+
+
+def serve(socket_path: str) -> None:
+    """The worker's main loop: one request at a time, each in a forked child."""
+    _die_with_parent()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _warm_imports()
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(socket_path)
+    server.listen(8)
+    print(READY_LINE, flush=True)
+    manifests: dict[str, Any] = {}
+    while True:
+        conn, _ = server.accept()
+        with conn:
+            _serve_one(conn, manifests)
+
+
+if __name__ == "__main__":
+    serve(sys.argv[1])
