@@ -110,10 +110,22 @@ def to_plain(data: Any) -> Any:
     )
 
 
+class _Dumper(yaml.SafeDumper):
+    """Multi-line strings (dbt error messages) as ``|`` blocks, readable in a diff."""
+
+
+def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper.add_representer(str, _represent_str)
+
+
 def render(data: Any) -> str:
     """YAML with sorted keys, block style, no line folding: stable across runs and machines."""
-    body = yaml.safe_dump(
-        to_plain(data), sort_keys=True, default_flow_style=False, allow_unicode=True, width=10_000
+    body = yaml.dump(
+        to_plain(data), Dumper=_Dumper, sort_keys=True, default_flow_style=False, allow_unicode=True, width=10_000
     )
     return HEADER + body
 
