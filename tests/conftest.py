@@ -67,3 +67,11 @@ def shop_repo(pytester: pytest.Pytester) -> pytest.Pytester:
     """A user repo with the `shop` dbt project, its Dagster definitions and a pyproject."""
     write_files(pytester.path, {**SHOP_DBT_FILES, **SHOP_DAGSTER_FILES, "pyproject.toml": SHOP_INI})
     return pytester
+
+
+@pytest.fixture(autouse=True)
+def _inner_runs_are_plain_sessions(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under `-n`, this process is an xdist worker; inner pytester runs are not (syrupy reads
+    PYTEST_XDIST_WORKER and would leave unused-snapshot cleanup to a controller)."""
+    monkeypatch.delenv("PYTEST_XDIST_WORKER", raising=False)
+    monkeypatch.delenv("PYTEST_XDIST_WORKER_COUNT", raising=False)
