@@ -8,8 +8,28 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from pytest_dbt_assets.cache import cached_manifest_text, fingerprint
 from pytest_dbt_assets.errors import DbtParseError
 from pytest_dbt_assets.project import DbtAssetsProject, describe_dbt_failure, run_dbt
+
+
+def load_manifest(project: DbtAssetsProject, cache_dir: Path | None) -> dict[str, Any]:
+    """The project's manifest: from the cache in ``cache_dir`` when nothing that shapes the
+    parse changed (no dbt parse at all), else from :func:`parse_project`, then cached."""
+    if cache_dir is None:
+        return parse_project(project)
+    key = fingerprint(project.project_dir, profile=project.profile_name, target=project.target_name)
+
+    def parse() -> str:
+        parse_project(project)
+        return (project.target_dir / "manifest.json").read_text(encoding="utf-8")
+
+    text, from_cache = cached_manifest_text(cache_dir, key, project.project_dir, parse)
+    if from_cache:
+        project.target_dir.mkdir(parents=True, exist_ok=True)
+        (project.target_dir / "manifest.json").write_text(text, encoding="utf-8")
+        project.manifest = json.loads(text)
+    return project.manifest
 
 
 def parse_project(project: DbtAssetsProject) -> dict[str, Any]:

@@ -82,9 +82,10 @@ def dbt_assets_project(request: pytest.FixtureRequest, tmp_path_factory: pytest.
     can reach a real warehouse. Writes the manifest to ``<dbt project>/target/manifest.json``
     (the only write in the user's tree) for Dagster modules that read it at import.
     Attributes: ``project_dir``, ``profiles_dir``, ``duckdb_path``, ``manifest``; methods
-    ``query(sql)`` and ``dbt(*args)``. Costs one ``dbt parse`` (a few seconds).
+    ``query(sql)`` and ``dbt(*args)``. Costs one ``dbt parse`` (a few seconds), or none when
+    ``<dbt project>/target/dbt_assets_cache/`` holds the manifest of identical project files.
     """
-    from pytest_dbt_assets.manifest import parse_project, write_user_manifest
+    from pytest_dbt_assets.manifest import load_manifest, write_user_manifest
     from pytest_dbt_assets.project import build_project
 
     settings = request.config.stash[SETTINGS_KEY]
@@ -96,7 +97,7 @@ def dbt_assets_project(request: pytest.FixtureRequest, tmp_path_factory: pytest.
                 "--dbt-assets-project-dir) to the folder that holds it."
             )
         project = build_project(settings.project_dir, tmp_path_factory.mktemp("dbt_assets"))
-        parse_project(project)
+        load_manifest(project, settings.project_dir / "target" / "dbt_assets_cache")
         write_user_manifest(project)
     except DbtAssetsError as error:
         _fail(error)

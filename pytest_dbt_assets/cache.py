@@ -1,0 +1,115 @@
+"""On-disk manifest cache, keyed by a content hash of everything that shapes a parse.
+
+A warm session runs no ``dbt parse``. Entries are written atomically, carry a checksum, and
+are read under a file lock, so xdist workers parse a project once between them; an entry
+that is corrupted or half-written fails its checksum and is rebuilt, never trusted.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import re
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from importlib import metadata
+from pathlib import Path
+
+FORMAT = 1
+KEEP_ENTRIES = 8
+# Temporary project folders differ per session; the manifest stores them as `root_path`.
+PLACEHOLDER = "@@pytest-dbt-assets-project-dir@@"
+_ENV_VAR_USE = re.compile(rb"""env_var\(\s*['"]([^'"]+)['"]""")
+
+
+def fingerprint(project_dir: Path, *, profile: str, target: str) -> str:
+    """sha256 of the project's files, the dbt and adapter versions, the profile and target,
+    and the values of environment variables the project reads with ``env_var()``."""
+    digest = hashlib.sha256()
+    env_names: set[bytes] = set()
+    for name in ("dbt-core", "dbt-duckdb", "dbt-adapters"):
+        digest.update(f"{name}={_version(name)}\n".encode())
+    digest.update(f"format={FORMAT} profile={profile} target={target}\n".encode())
+    for path in sorted(p for p in project_dir.rglob("*") if p.is_file()):
+        content = path.read_bytes()
+        env_names.update(_ENV_VAR_USE.findall(content))
+        digest.update(str(path.relative_to(project_dir)).encode() + b"\0")
+        digest.update(hashlib.sha256(content).digest())
+    for name in sorted(env_names):
+        value = os.environ.get(name.decode(errors="replace"))
+        digest.update(name + b"=" + (value.encode() if value is not None else b"\0unset") + b"\n")
+    return digest.hexdigest()
+
+
+def _version(distribution: str) -> str:
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return "absent"
+
+
+@contextmanager
+def locked(path: Path) -> Iterator[None]:
+    """An exclusive lock shared by every process (xdist workers) using the same cache."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+b") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def read_entry(path: Path, key: str) -> str | None:
+    """The cached manifest text, or None when missing, of another key, or corrupted."""
+    try:
+        envelope = json.loads(path.read_text(encoding="utf-8"))
+        text = envelope["manifest"]
+        if envelope["format"] != FORMAT or envelope["key"] != key:
+            return None
+        if hashlib.sha256(text.encode()).hexdigest() != envelope["sha256"]:
+            return None
+        return str(text)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def write_entry(path: Path, key: str, text: str) -> None:
+    """Write atomically: readers see the old entry or the whole new one, never a part."""
+    envelope = {"format": FORMAT, "key": key, "sha256": hashlib.sha256(text.encode()).hexdigest(), "manifest": text}
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".entry-", suffix=".json")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(envelope, handle)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def cached_manifest_text(cache_dir: Path, key: str, project_dir: Path, parse: Callable[[], str]) -> tuple[str, bool]:
+    """The manifest JSON text for ``key``, from the cache or from ``parse()``.
+
+    Returns the text (with ``project_dir`` in it) and whether it came from the cache.
+    """
+    entry = cache_dir / f"{key}.json"
+    with locked(cache_dir / f"{key}.lock"):
+        cached = read_entry(entry, key)
+        if cached is not None:
+            os.utime(entry)
+            return cached.replace(PLACEHOLDER, str(project_dir)), True
+        text = parse()
+        write_entry(entry, key, text.replace(str(project_dir), PLACEHOLDER))
+    prune(cache_dir)
+    return text, False
+
+
+def prune(cache_dir: Path, keep: int = KEEP_ENTRIES) -> None:
+    """Drop all but the ``keep`` most recently used entries."""
+    entries = sorted(cache_dir.glob("*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in entries[keep:]:
+        old.unlink(missing_ok=True)
+        old.with_suffix(".lock").unlink(missing_ok=True)

@@ -1,0 +1,106 @@
+"""The manifest cache: warm sessions do not parse; stale or damaged entries are rebuilt."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from pytest_dbt_assets.cache import PLACEHOLDER, cached_manifest_text, fingerprint, read_entry, write_entry
+from tests.repos import write_files
+
+GRAPH_TEST = """
+    def test_graph(dbt_asset_graph):
+        assert "acme/marts/customers" in dbt_asset_graph.keys
+"""
+
+# Makes any dbt parse in the session fail loudly: the run passes only from the cache.
+NO_PARSE_CONFTEST = """
+    import pytest_dbt_assets.manifest as manifest
+
+    _real = manifest.parse_project
+
+    def _refuse(project):
+        raise AssertionError("dbt parse ran, the cache was not used")
+
+    def pytest_configure(config):
+        manifest.parse_project = _refuse
+
+    def pytest_unconfigure(config):  # inner runs share this process with the next tests
+        manifest.parse_project = _real
+"""
+
+
+def _entries(repo: pytest.Pytester) -> list[Path]:
+    return sorted((repo.path / "shop/target/dbt_assets_cache").glob("*.json"))
+
+
+def test_warm_session_runs_no_parse(shop_repo: pytest.Pytester) -> None:
+    write_files(shop_repo.path, {"tests/test_graph.py": GRAPH_TEST})
+    shop_repo.runpytest().assert_outcomes(passed=1)
+    assert len(_entries(shop_repo)) == 1
+    write_files(shop_repo.path, {"tests/conftest.py": NO_PARSE_CONFTEST})
+    shop_repo.runpytest().assert_outcomes(passed=1)
+
+
+def test_changed_project_file_parses_again(shop_repo: pytest.Pytester) -> None:
+    write_files(shop_repo.path, {"tests/test_graph.py": GRAPH_TEST})
+    shop_repo.runpytest().assert_outcomes(passed=1)
+    write_files(shop_repo.path, {"shop/models/marts/refunds.sql": "select 1 as id"})
+    write_files(shop_repo.path, {"tests/test_graph.py": GRAPH_TEST + """
+    def test_new_model(dbt_asset_graph):
+        assert "acme/marts/refunds" in dbt_asset_graph.keys
+    """})
+    shop_repo.runpytest().assert_outcomes(passed=2)
+    assert len(_entries(shop_repo)) == 2
+
+
+def test_corrupted_entry_is_rebuilt_not_trusted(shop_repo: pytest.Pytester) -> None:
+    write_files(shop_repo.path, {"tests/test_graph.py": GRAPH_TEST})
+    shop_repo.runpytest().assert_outcomes(passed=1)
+    [entry] = _entries(shop_repo)
+    envelope = json.loads(entry.read_text())
+    # Same checksum, damaged content: as if a disk or a tool had changed it.
+    envelope["manifest"] = envelope["manifest"].replace("customers", "clients")
+    entry.write_text(json.dumps(envelope))
+    shop_repo.runpytest().assert_outcomes(passed=1)
+    # Half-written: cut in the middle.
+    entry.write_text(entry.read_text()[: len(entry.read_text()) // 2])
+    shop_repo.runpytest().assert_outcomes(passed=1)
+    assert read_entry(entry, entry.stem) is not None
+
+
+def test_fingerprint_follows_files_and_referenced_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_files(tmp_path, {"dbt_project.yml": "name: p\n", "models/a.sql": "select '{{ env_var(\"REGION\") }}'"})
+    monkeypatch.setenv("REGION", "eu")
+    base = fingerprint(tmp_path, profile="p", target="t")
+    assert fingerprint(tmp_path, profile="p", target="t") == base
+    monkeypatch.setenv("UNRELATED", "x")
+    assert fingerprint(tmp_path, profile="p", target="t") == base
+    monkeypatch.setenv("REGION", "us")
+    assert fingerprint(tmp_path, profile="p", target="t") != base
+    monkeypatch.setenv("REGION", "eu")
+    (tmp_path / "models/a.sql").write_text("select 2")
+    assert fingerprint(tmp_path, profile="p", target="t") != base
+    assert fingerprint(tmp_path, profile="p", target="other") != fingerprint(tmp_path, profile="p", target="t")
+
+
+def test_entries_store_no_temp_path(tmp_path: Path) -> None:
+    project = tmp_path / "session-1" / "project"
+    calls = []
+
+    def parse() -> str:
+        calls.append(1)
+        return json.dumps({"nodes": {"a": {"root_path": str(project)}}})
+
+    text, hit = cached_manifest_text(tmp_path / "cache", "k", project, parse)
+    assert not hit and calls == [1]
+    stored = (tmp_path / "cache/k.json").read_text()
+    assert str(project) not in stored and PLACEHOLDER in stored
+    other = tmp_path / "session-2" / "project"
+    text, hit = cached_manifest_text(tmp_path / "cache", "k", other, parse)
+    assert hit and calls == [1]
+    assert json.loads(text)["nodes"]["a"]["root_path"] == str(other)
+    write_entry(tmp_path / "cache/k.json", "k", "{}")
+    assert read_entry(tmp_path / "cache/k.json", "another-key") is None
