@@ -39,6 +39,8 @@ class Materialization:
         failures: one readable message per failure (model errors, failing tests, exceptions).
         result: the ``dagster.ExecuteInProcessResult``.
         columns: key -> {column: DuckDB type} of each relation built.
+        statuses: selected key -> ``"materialized"``, ``"failed"`` or ``"skipped"``.
+        deps: selected key -> sorted parents that were selected too.
     """
 
     success: bool
@@ -48,6 +50,14 @@ class Materialization:
     failures: list[str]
     result: Any = field(repr=False, compare=False)
     columns: dict[str, dict[str, str]] = field(default_factory=dict, repr=False)
+    statuses: dict[str, str] = field(default_factory=dict, repr=False)
+    deps: dict[str, list[str]] = field(default_factory=dict, repr=False)
+
+    def mermaid(self) -> str:
+        """The selected assets as a Mermaid flowchart, styled materialized / failed / skipped."""
+        from pytest_dbt_assets.mermaid import flowchart
+
+        return flowchart(self.deps, statuses=self.statuses)
 
     def summary(self, *, columns: bool = False) -> dict[str, Any]:
         """Plain sorted data for a snapshot: keys, row counts and check results.
@@ -288,6 +298,17 @@ def describe_result(
 
     failures = dbt_failures(runs_dir, nodes.manifest, project)
     failures += step_failures(result, has_dbt_detail=bool(failures))
+    failed = failed_keys(defs, nodes, result, runs_dir)
+    statuses = {
+        key.to_user_string(): (
+            "materialized" if key.to_user_string() in materialized else "failed" if key in failed else "skipped"
+        )
+        for key in selected
+    }
+    deps = {
+        key.to_user_string(): sorted(p.to_user_string() for p in asset_graph.get(key).parent_keys if p in selected)
+        for key in selected
+    }
     return Materialization(
         success=bool(result.success) and not failures,
         materialized=sorted(materialized),
@@ -296,7 +317,27 @@ def describe_result(
         failures=failures,
         result=result,
         columns=relation_columns(project.duckdb_path, relations),
+        statuses=dict(sorted(statuses.items())),
+        deps=dict(sorted(deps.items())),
     )
+
+
+def failed_keys(defs: Definitions, nodes: DbtNodes, result: Any, runs_dir: Path) -> set[AssetKey]:
+    """Keys whose dbt node errored, and keys of Python assets whose step failed."""
+    key_by_unique_id = {node["unique_id"]: key for key, node in nodes.by_key.items()}
+    failed = set()
+    for results_path in runs_dir.glob("*/run_results.json"):
+        for item in json.loads(results_path.read_text(encoding="utf-8")).get("results", []):
+            if item.get("status") == "error" and item.get("unique_id") in key_by_unique_id:
+                failed.add(key_by_unique_id[item["unique_id"]])
+    failed_steps = {event.step_key for event in result.all_events if event.is_step_failure}
+    dbt_defs = dbt_assets_definitions_of(defs)
+    for assets_def in defs.assets or []:
+        if assets_def in dbt_defs or not getattr(assets_def, "is_executable", False):
+            continue
+        if assets_def.node_def.name in failed_steps:
+            failed |= set(assets_def.keys)
+    return failed
 
 
 def dbt_failures(runs_dir: Path, manifest: Mapping[str, Any], project: DbtAssetsProject) -> list[str]:

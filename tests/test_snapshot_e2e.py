@@ -176,3 +176,27 @@ def test_snapshots_byte_identical_across_runs_workers_and_paths(
     )
     assert run.returncode == 0, run.stdout[-3000:]
     assert _snapshot_files(other) == first
+
+
+def test_materialization_mermaid_styles_each_status(shop_repo: pytest.Pytester) -> None:
+    write_files(shop_repo.path, {
+        "shop/models/marts/orders.sql": "select no_such_column from {{ ref('stg_orders') }}",  # SQL error
+        "shop/models/marts/order_totals.sql": "select sum(amount) as total from {{ ref('orders') }}",
+        "tests/test_run.py": """
+            def test_run(dbt_assets_materialize):
+                result = dbt_assets_materialize(raise_on_error=False)
+                assert result.statuses["acme/marts/orders"] == "failed"
+                assert result.statuses["acme/marts/order_totals"] == "skipped"
+                assert result.statuses["acme/marts/customers"] == "materialized"
+                chart = result.mermaid()
+                ids = {line.split('["')[1].rstrip('"]'): line.split('[')[0].strip()
+                       for line in chart.splitlines() if '["' in line}
+                classes = {line.split()[2]: line.split()[1].split(",")
+                           for line in chart.splitlines() if line.startswith("  class ")}
+                assert ids["acme/marts/orders"] in classes["failed"]
+                assert ids["acme/marts/order_totals"] in classes["skipped"]
+                assert ids["acme/marts/customers"] in classes["materialized"]
+                assert f"  {ids['acme/marts/orders']} --> {ids['acme/marts/order_totals']}" in chart
+        """,
+    })
+    shop_repo.runpytest().assert_outcomes(passed=1)
