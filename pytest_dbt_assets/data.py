@@ -86,10 +86,7 @@ def load_sources(
 
 def declared_columns(source: Mapping[str, Any]) -> dict[str, str]:
     """Column name -> DuckDB type from the source's YAML (VARCHAR where no type is given)."""
-    return {
-        name: (column.get("data_type") or "varchar")
-        for name, column in (source.get("columns") or {}).items()
-    }
+    return {name: (column.get("data_type") or "varchar") for name, column in (source.get("columns") or {}).items()}
 
 
 def find_data_file(data_dir: Path, source: Mapping[str, Any]) -> Path | None:
@@ -111,7 +108,9 @@ def _load_value(con: Any, relation: str, value: Any, declared: dict[str, str], l
             raise SourceDataError(f"Data for source {label}: {path} is not a .csv, .parquet or .json file.")
         if not path.is_file():
             raise SourceDataError(f"Data for source {label}: file {path} does not exist.")
-        _load_query(con, relation, f"{_READERS[path.suffix]}({_sql_string(path.resolve())})", declared, str(path), label)
+        _load_query(
+            con, relation, f"{_READERS[path.suffix]}({_sql_string(path.resolve())})", declared, str(path), label
+        )
     elif isinstance(value, list):
         if not value:
             if not declared:

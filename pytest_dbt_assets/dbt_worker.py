@@ -149,9 +149,9 @@ def _die_with_parent() -> None:
 def _warm_imports() -> None:
     # Everything a `dbt build` on DuckDB imports, loaded once before any fork.
     import agate  # noqa: F401
-    import dbt.adapters.duckdb  # noqa: F401
-    import dbt.adapters.duckdb.impl  # noqa: F401
-    import dbt.cli.main  # noqa: F401
+    import dbt.adapters.duckdb
+    import dbt.adapters.duckdb.impl
+    import dbt.cli.main
     import dbt.task.build  # noqa: F401
     import duckdb  # noqa: F401
 

@@ -84,8 +84,10 @@ def coerce_definitions(value: Any, spec: str) -> Definitions:
         return value
     if isinstance(value, (AssetsDefinition, AssetSpec)):
         return Definitions(assets=[value])
-    if isinstance(value, (list, tuple)) and value and all(
-        isinstance(item, (AssetsDefinition, AssetSpec)) for item in value
+    if (
+        isinstance(value, (list, tuple))
+        and value
+        and all(isinstance(item, (AssetsDefinition, AssetSpec)) for item in value)
     ):
         return Definitions(assets=list(value))
     if callable(value) and not isinstance(value, type):
@@ -115,9 +117,9 @@ def build_default_definitions(project: DbtAssetsProject) -> Definitions:
 
     # Real annotations (not strings): Dagster reads them to find the context and the resource.
     _dbt_assets.__annotations__ = {"context": AssetExecutionContext, "dbt": DbtCliResource}
-    assets_def = dbt_assets(
-        manifest=project.manifest, project=dbt_project, name=f"{project.project_name}_dbt_assets"
-    )(_dbt_assets)
+    assets_def = dbt_assets(manifest=project.manifest, project=dbt_project, name=f"{project.project_name}_dbt_assets")(
+        _dbt_assets
+    )
 
     return Definitions(
         assets=[assets_def],

@@ -42,12 +42,12 @@ def parse_project(project: DbtAssetsProject) -> dict[str, Any]:
     result, errors = run_dbt(project, ["parse"])
     if not result.success:
         message = describe_dbt_failure("`dbt parse`", project, result, errors)
-        if (project.project_dir / "packages.yml").exists() or (project.project_dir / "dependencies.yml").exists():
-            if "dbt deps" in message:
-                message += (
-                    "\nThe plugin never runs `dbt deps` (no network during tests): run it once in "
-                    "your project and keep dbt_packages/ in place; the plugin copies it."
-                )
+        has_packages = any((project.project_dir / name).exists() for name in ("packages.yml", "dependencies.yml"))
+        if has_packages and "dbt deps" in message:
+            message += (
+                "\nThe plugin never runs `dbt deps` (no network during tests): run it once in "
+                "your project and keep dbt_packages/ in place; the plugin copies it."
+            )
         raise DbtParseError(message)
     manifest = json.loads((project.target_dir / "manifest.json").read_text(encoding="utf-8"))
     validate_acyclic(manifest)
@@ -75,7 +75,7 @@ def validate_acyclic(manifest: dict[str, Any]) -> None:
                 stack.append((node, index + 1))
                 child = children[index]
                 if state.get(child) == 1:
-                    cycle = [*path[path.index(child):], child]
+                    cycle = [*path[path.index(child) :], child]
                     files = _files(manifest, cycle)
                     raise DbtParseError(
                         "dbt found a ref cycle: " + " -> ".join(reversed(cycle)) + f" ({files}). "
@@ -90,9 +90,7 @@ def validate_acyclic(manifest: dict[str, Any]) -> None:
 
 def _files(manifest: dict[str, Any], unique_ids: list[str]) -> str:
     nodes = manifest.get("nodes", {})
-    return ", ".join(
-        sorted({nodes[uid]["original_file_path"] for uid in unique_ids if uid in nodes})
-    )
+    return ", ".join(sorted({nodes[uid]["original_file_path"] for uid in unique_ids if uid in nodes}))
 
 
 def write_user_manifest(project: DbtAssetsProject) -> Path:

@@ -142,7 +142,7 @@ def resolve_selection(
             else:
                 selection = AssetSelection.from_coercible(select)
             matched = set(selection.resolve(asset_graph)) & materializable
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - any Dagster selection error, told in words
             raise SelectionError(f"select={select!r} is not a valid Dagster asset selection: {exc}") from None
         if not matched:
             raise SelectionError(
@@ -159,10 +159,9 @@ def resolve_selection(
         for assets_def in dbt_defs:
             try:
                 matched |= set(build_dbt_asset_selection([assets_def], dbt_select=words).resolve(asset_graph))
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - dbt's selector errors have no common base
                 raise SelectionError(
-                    f"dbt_select={words!r} is not a valid dbt selection: {_dbt_error_text(exc)}. "
-                    f"{_DBT_SYNTAX_HINT}"
+                    f"dbt_select={words!r} is not a valid dbt selection: {_dbt_error_text(exc)}. {_DBT_SYNTAX_HINT}"
                 ) from None
         matched &= materializable
         if not matched:
@@ -222,9 +221,7 @@ def materialize_assets(
 
     selected = resolve_selection(defs, select, dbt_select)
     nodes = DbtNodes.of(defs)
-    load_sources(
-        project.duckdb_path, needed_sources(defs, nodes, selected), provided=data or {}, data_dir=data_dir
-    )
+    load_sources(project.duckdb_path, needed_sources(defs, nodes, selected), provided=data or {}, data_dir=data_dir)
     runs_dir = project.target_dir / "dbt_assets_runs" / f"run-{next(_run_numbers)}"
     bound = relocate_resources(
         {**(defs.resources or {}), **(resources or {})},
@@ -362,8 +359,11 @@ def dbt_failures(runs_dir: Path, manifest: Mapping[str, Any], project: DbtAssets
                 on = f" on {attached.split('.')[0]} {attached.split('.')[-1]}" if attached else ""
                 lines.append(f"dbt test {name}{on} {'failed' if status == 'fail' else 'errored'}: {message}")
                 continue
-            compiled = target_path / "compiled" / node.get("package_name", project.project_name) / node.get(
-                "original_file_path", ""
+            compiled = (
+                target_path
+                / "compiled"
+                / node.get("package_name", project.project_name)
+                / node.get("original_file_path", "")
             )
             where = f"\n  {COMPILED_SQL_LABEL} {compiled}" if node and compiled.is_file() else ""
             defined_in = node.get("original_file_path", unique_id)

@@ -44,8 +44,7 @@ def pytest_configure(config: pytest.Config) -> None:
             cli={name: config.getoption(f"dbt_assets_{name}") for name in OPTIONS},
             ini={name: config.getini(f"dbt_assets_{name}") for name in OPTIONS},
             flags={
-                name: config.getoption(f"dbt_assets_{name}") or config.getini(f"dbt_assets_{name}")
-                for name in FLAGS
+                name: config.getoption(f"dbt_assets_{name}") or config.getini(f"dbt_assets_{name}") for name in FLAGS
             },
         )
     except ValueError as error:
@@ -244,7 +243,5 @@ def dbt_assets_snapshot(request: pytest.FixtureRequest, snapshot: Any) -> Any:
     settings = request.config.stash[SETTINGS_KEY]
     marker = request.node.get_closest_marker(MARKER)
     tolerance = (marker.kwargs.get("row_tolerance") if marker else None) or None
-    extension = snapshot_extension(
-        RowTolerance.build(**tolerance) if tolerance is not None else None, settings.mermaid
-    )
+    extension = snapshot_extension(RowTolerance.build(**tolerance) if tolerance is not None else None, settings.mermaid)
     return snapshot.use_extension(extension)

@@ -31,8 +31,22 @@ REDIRECTING_ENV_VARS = (
     "DBT_LOG_PATH",
 )
 
-_SKIPPED_NAMES = {".git", ".hg", ".svn", "__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache",
-                  "node_modules", ".venv", "venv", ".tox", ".nox", "profiles.yml", ".user.yml"}
+_SKIPPED_NAMES = {
+    ".git",
+    ".hg",
+    ".svn",
+    "__pycache__",
+    ".pytest_cache",
+    ".mypy_cache",
+    ".ruff_cache",
+    "node_modules",
+    ".venv",
+    "venv",
+    ".tox",
+    ".nox",
+    "profiles.yml",
+    ".user.yml",
+}
 _SKIPPED_SUFFIXES = (".duckdb", ".duckdb.wal", ".db", ".db.wal")
 
 
@@ -200,9 +214,7 @@ def _ignore_for(root: Path, skipped_dirs: set[str]) -> Any:
         ignored = set()
         for name in names:
             path = Path(folder, name)
-            if name in _SKIPPED_NAMES or name.endswith(_SKIPPED_SUFFIXES):
-                ignored.add(name)
-            elif at_root and name in skipped_dirs:
+            if name in _SKIPPED_NAMES or name.endswith(_SKIPPED_SUFFIXES) or at_root and name in skipped_dirs:
                 ignored.add(name)
             elif path.is_dir() and (path / "pyvenv.cfg").exists():
                 ignored.add(name)  # a virtualenv under another name
@@ -231,9 +243,7 @@ def dbt_environment() -> Iterator[None]:
                 os.environ[name] = value
 
 
-def run_dbt(
-    project: DbtAssetsProject, args: list[str], *, target_path: Path | None = None
-) -> tuple[Any, list[str]]:
+def run_dbt(project: DbtAssetsProject, args: list[str], *, target_path: Path | None = None) -> tuple[Any, list[str]]:
     """Invoke dbt in this process; return its result and the error lines it logged."""
     from dbt.cli.main import dbtRunner
 
@@ -245,11 +255,16 @@ def run_dbt(
 
     command, *rest = args
     flags = [
-        "--project-dir", str(project.project_dir),
-        "--profiles-dir", str(project.profiles_dir),
-        "--target-path", str(target_path or project.target_dir),
-        "--log-path", str(project.project_dir / "logs"),
-        "--log-level", "none",
+        "--project-dir",
+        str(project.project_dir),
+        "--profiles-dir",
+        str(project.profiles_dir),
+        "--target-path",
+        str(target_path or project.target_dir),
+        "--log-path",
+        str(project.project_dir / "logs"),
+        "--log-level",
+        "none",
         "--no-use-colors",
         "--no-send-anonymous-usage-stats",
     ]

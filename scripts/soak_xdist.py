@@ -27,7 +27,10 @@ def run_once(workers: int) -> tuple[bool, bool, float, str]:
         started = time.perf_counter()
         result = subprocess.run(
             [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-n", str(workers)],
-            cwd=repo, capture_output=True, text=True, check=False,
+            cwd=repo,
+            capture_output=True,
+            text=True,
+            check=False,
         )
         elapsed = time.perf_counter() - started
     output = result.stdout + result.stderr

@@ -13,8 +13,8 @@ from typing import Any
 
 import dagster  # noqa: F401  - imported once for all in-process inner runs
 import dagster_dbt  # noqa: F401
-import dbt.adapters.duckdb  # noqa: F401
-import dbt.adapters.duckdb.connections  # noqa: F401
+import dbt.adapters.duckdb
+import dbt.adapters.duckdb.connections
 import dbt.cli.main  # noqa: F401
 import duckdb  # noqa: F401
 import pytest

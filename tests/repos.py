@@ -40,9 +40,7 @@ SHOP_DBT_FILES: dict[str, str] = {
         13,3,9
     """,
     "shop/models/staging/stg_customers.sql": "select id as customer_id, name from {{ ref('raw_customers') }}",
-    "shop/models/staging/stg_orders.sql": (
-        "select id as order_id, customer_id, amount from {{ ref('raw_orders') }}"
-    ),
+    "shop/models/staging/stg_orders.sql": ("select id as order_id, customer_id, amount from {{ ref('raw_orders') }}"),
     "shop/models/marts/customers.sql": """
         select c.customer_id, c.name, count(o.order_id) as orders
         from {{ ref('stg_customers') }} c

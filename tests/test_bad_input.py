@@ -39,7 +39,7 @@ def failure_report(result: pytest.RunResult) -> str:
     start = next(i for i, line in enumerate(lines) if re.match(r"^=+ (ERRORS|FAILURES) =+$", line))
     report: list[str] = []
     captured = False
-    for line in lines[start + 1:]:
+    for line in lines[start + 1 :]:
         if re.match(r"^=+ .* =+$", line):
             break
         if _HEADER.match(line):
@@ -135,7 +135,9 @@ def test_yaml_syntax_error_names_the_file(shop_repo: pytest.Pytester) -> None:
 
 
 def test_unknown_ref_names_model_and_ref(shop_repo: pytest.Pytester) -> None:
-    write_files(shop_repo.path, {**GRAPH_TEST, "shop/models/marts/orders.sql": "select * from {{ ref('stg_payments') }}"})
+    write_files(
+        shop_repo.path, {**GRAPH_TEST, "shop/models/marts/orders.sql": "select * from {{ ref('stg_payments') }}"}
+    )
     result = shop_repo.runpytest()
     result.assert_outcomes(errors=1)
     assert_one_clear_failure(
@@ -202,10 +204,14 @@ def test_definitions_module_raising_at_import_shows_user_error(shop_repo: pytest
 
 
 def test_definitions_module_with_syntax_error_shows_file_and_line(shop_repo: pytest.Pytester) -> None:
-    write_files(shop_repo.path, {**GRAPH_TEST, "shop_dagster/definitions.py": "import dagster\n\ndefs = dagster.Definitions(\n"})
+    write_files(
+        shop_repo.path, {**GRAPH_TEST, "shop_dagster/definitions.py": "import dagster\n\ndefs = dagster.Definitions(\n"}
+    )
     result = shop_repo.runpytest()
     result.assert_outcomes(errors=1)
-    assert_one_clear_failure(result, "Importing 'shop_dagster.definitions'", "shop_dagster/definitions.py:3", "SyntaxError")
+    assert_one_clear_failure(
+        result, "Importing 'shop_dagster.definitions'", "shop_dagster/definitions.py:3", "SyntaxError"
+    )
 
 
 def test_definitions_attribute_missing_suggests_existing(shop_repo: pytest.Pytester) -> None:

@@ -48,10 +48,16 @@ def test_changed_project_file_parses_again(shop_repo: pytest.Pytester) -> None:
     write_files(shop_repo.path, {"tests/test_graph.py": GRAPH_TEST})
     shop_repo.runpytest().assert_outcomes(passed=1)
     write_files(shop_repo.path, {"shop/models/marts/refunds.sql": "select 1 as id"})
-    write_files(shop_repo.path, {"tests/test_graph.py": GRAPH_TEST + """
+    write_files(
+        shop_repo.path,
+        {
+            "tests/test_graph.py": GRAPH_TEST
+            + """
     def test_new_model(dbt_asset_graph):
         assert "acme/marts/refunds" in dbt_asset_graph.keys
-    """})
+    """
+        },
+    )
     shop_repo.runpytest().assert_outcomes(passed=2)
     assert len(_entries(shop_repo)) == 2
 

@@ -55,25 +55,34 @@ def _fidelity(pytester: pytest.Pytester, select_one: str) -> None:
 
 def test_example_project_same_through_worker_and_subprocess(pytester: pytest.Pytester) -> None:
     shutil.copytree(
-        ROOT / "example_project", pytester.path, dirs_exist_ok=True,
+        ROOT / "example_project",
+        pytester.path,
+        dirs_exist_ok=True,
         ignore=shutil.ignore_patterns("__snapshots__", "target", "logs", "__pycache__", "tests"),
     )
-    write_files(pytester.path, {"tests/conftest.py": """
+    write_files(
+        pytester.path,
+        {
+            "tests/conftest.py": """
         import pytest
         from jaffle_dagster.resources import DuckDBWarehouse
 
         @pytest.fixture
         def dbt_assets_resources(dbt_assets_project):
             return {"warehouse": DuckDBWarehouse(path=str(dbt_assets_project.duckdb_path))}
-    """})
+    """
+        },
+    )
     _fidelity(pytester, "+order_events")
 
 
 def test_shop_with_fetch_row_counts_same_through_worker_and_subprocess(shop_repo: pytest.Pytester) -> None:
     # A body that asks dagster-dbt for row counts exercises its in-process dbt adapter too.
     definitions = shop_repo.path / "shop_dagster/definitions.py"
-    definitions.write_text(definitions.read_text().replace(
-        'yield from dbt.cli(["build"], context=context).stream()',
-        'yield from dbt.cli(["build"], context=context).stream().fetch_row_counts()',
-    ))
+    definitions.write_text(
+        definitions.read_text().replace(
+            'yield from dbt.cli(["build"], context=context).stream()',
+            'yield from dbt.cli(["build"], context=context).stream().fetch_row_counts()',
+        )
+    )
     _fidelity(shop_repo, "+customers +orders")

@@ -33,10 +33,12 @@ def test_custom_translator_keys_groups_and_deps(shop_repo: pytest.Pytester) -> N
 def test_changed_ref_fails_snapshot_until_updated(shop_repo: pytest.Pytester) -> None:
     write_files(
         shop_repo.path,
-        {"tests/test_graph.py": """
+        {
+            "tests/test_graph.py": """
             def test_graph(dbt_asset_graph, dbt_assets_snapshot):
                 assert dbt_asset_graph == dbt_assets_snapshot
-        """},
+        """
+        },
     )
     shop_repo.runpytest("--snapshot-update").assert_outcomes(passed=1)
     snapshot = shop_repo.path / "tests/__snapshots__/test_graph/test_graph.yaml"
@@ -48,8 +50,10 @@ def test_changed_ref_fails_snapshot_until_updated(shop_repo: pytest.Pytester) ->
     failed = shop_repo.runpytest()
     failed.assert_outcomes(failed=1)
     failed.stdout.fnmatch_lines(
-        ["*dependency removed: acme/marts/orders -> acme/staging/stg_orders*",
-         "*dependency added: acme/marts/orders -> acme/raw/raw_orders*"]
+        [
+            "*dependency removed: acme/marts/orders -> acme/staging/stg_orders*",
+            "*dependency added: acme/marts/orders -> acme/raw/raw_orders*",
+        ]
     )
     assert snapshot.read_text() == before
 
@@ -80,16 +84,19 @@ def test_default_definitions_without_dagster_code(pytester: pytest.Pytester) -> 
 def test_user_tree_unchanged_apart_from_target(shop_repo: pytest.Pytester) -> None:
     write_files(
         shop_repo.path,
-        {"tests/test_run.py": """
+        {
+            "tests/test_run.py": """
             def test_run(dbt_asset_graph, dbt_assets_materialize):
                 assert dbt_assets_materialize(dbt_select="+customers +orders").success
-        """},
+        """
+        },
     )
     before = _tree(shop_repo.path)
     shop_repo.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)
     after = _tree(shop_repo.path)
     changed = {
-        path for path in before.keys() | after.keys()
+        path
+        for path in before.keys() | after.keys()
         if before.get(path) != after.get(path) and "__pycache__" not in path
     }
     assert changed

@@ -56,14 +56,17 @@ def test_no_network_and_no_user_profile(shop_repo: pytest.Pytester, tmp_path: Pa
     log = tmp_path / "connections.log"
     home = tmp_path / "home"
     write_files(home, {".dbt/profiles.yml": PROD_PROFILES})
-    write_files(shop_repo.path, {
-        "shop/profiles.yml": PROD_PROFILES,
-        "tests/test_run.py": """
+    write_files(
+        shop_repo.path,
+        {
+            "shop/profiles.yml": PROD_PROFILES,
+            "tests/test_run.py": """
             def test_run(dbt_assets_materialize):
                 result = dbt_assets_materialize(dbt_select="+customers +orders")
                 assert result.row_counts["acme/marts/customers"] == 3
         """,
-    })
+        },
+    )
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join([str(guard_dir), os.environ.get("PYTHONPATH", "")]),
@@ -77,7 +80,12 @@ def test_no_network_and_no_user_profile(shop_repo: pytest.Pytester, tmp_path: Pa
     }
     run = subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q"],
-        cwd=shop_repo.path, env=env, capture_output=True, text=True, timeout=300, check=False,
+        cwd=shop_repo.path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     assert run.returncode == 0, run.stdout[-4000:]
     assert not log.exists() or log.read_text() == "", log.read_text()
@@ -92,12 +100,14 @@ def test_no_network_and_no_user_profile(shop_repo: pytest.Pytester, tmp_path: Pa
 
 
 def test_nothing_left_running_after_the_session(shop_repo: pytest.Pytester) -> None:
-    write_files(shop_repo.path, {
-        "tests/test_run.py": """
+    write_files(
+        shop_repo.path,
+        {
+            "tests/test_run.py": """
             def test_run(dbt_assets_materialize):
                 assert dbt_assets_materialize(dbt_select="+customers +orders").success
         """,
-        "conftest.py": """
+            "conftest.py": """
             import os, subprocess, sys, threading
             from pathlib import Path
 
@@ -120,30 +130,41 @@ def test_nothing_left_running_after_the_session(shop_repo: pytest.Pytester) -> N
                 probe = subprocess.run([sys.executable, "-c", f"import duckdb; duckdb.connect({str(db)!r}).close()"])
                 Path("leftovers.txt").write_text(f"children={children} threads={threads} probe={probe.returncode}")
         """,
-    })
+        },
+    )
     run = subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q"],
-        cwd=shop_repo.path, capture_output=True, text=True, timeout=300, check=False,
+        cwd=shop_repo.path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     assert run.returncode == 0, run.stdout[-4000:]
     assert (shop_repo.path / "leftovers.txt").read_text() == "children=[] threads=[] probe=0"
 
 
 def test_ctrl_c_during_materialization_stops_promptly(shop_repo: pytest.Pytester) -> None:
-    write_files(shop_repo.path, {
-        # A model that takes far longer than the test waits.
-        "shop/models/marts/slow.sql": "select count(*) as n from range(100000000000) a",
-        "tests/test_run.py": """
+    write_files(
+        shop_repo.path,
+        {
+            # A model that takes far longer than the test waits.
+            "shop/models/marts/slow.sql": "select count(*) as n from range(100000000000) a",
+            "tests/test_run.py": """
             from pathlib import Path
 
             def test_run(dbt_assets_materialize):
                 Path("started").write_text("yes")
                 dbt_assets_materialize(dbt_select="+slow")
         """,
-    })
+        },
+    )
     process = subprocess.Popen(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q"],
-        cwd=shop_repo.path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=shop_repo.path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     deadline = time.monotonic() + 120
     while not (shop_repo.path / "started").exists() and time.monotonic() < deadline:
@@ -161,12 +182,21 @@ def test_ctrl_c_during_materialization_stops_promptly(shop_repo: pytest.Pytester
     leftover = subprocess.run(["pgrep", "-f", str(shop_repo.path)], capture_output=True, text=True, check=False)
     assert leftover.stdout.strip() == "", leftover.stdout
     (shop_repo.path / "shop/models/marts/slow.sql").unlink()
-    write_files(shop_repo.path, {"tests/test_run.py": """
+    write_files(
+        shop_repo.path,
+        {
+            "tests/test_run.py": """
         def test_run(dbt_assets_materialize):
             assert dbt_assets_materialize(dbt_select="+customers +orders").success
-    """})
+    """
+        },
+    )
     rerun = subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q"],
-        cwd=shop_repo.path, capture_output=True, text=True, timeout=300, check=False,
+        cwd=shop_repo.path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     assert rerun.returncode == 0, rerun.stdout[-3000:]

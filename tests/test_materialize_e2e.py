@@ -403,7 +403,9 @@ def test_source_data_precedence(shop_repo: pytest.Pytester) -> None:
             "data/ext/regions.csv": "id,name\n9,data_dir\n",
             "data/ext/suppliers.csv": "id,name\n1,a\n2,b\n3,c\n4,d\n",
             "data/ext/visits.json": '[{"id": 1, "page": "/"}, {"id": 2, "page": "/shop"}, {"id": 3, "page": "/"}]',
-            "tests/conftest.py": joined(WAREHOUSE_FILES["tests/conftest.py"], """
+            "tests/conftest.py": joined(
+                WAREHOUSE_FILES["tests/conftest.py"],
+                """
 
                 @pytest.fixture
                 def dbt_assets_data():
@@ -411,7 +413,8 @@ def test_source_data_precedence(shop_repo: pytest.Pytester) -> None:
 
                     here = Path(__file__).parent
                     return {"ext.stores": str(here / "stores.csv"), "ext.regions": str(here / "regions.csv")}
-            """),
+            """,
+            ),
             "tests/test_sources.py": """
                 import pytest
 
@@ -439,9 +442,7 @@ def test_source_data_precedence(shop_repo: pytest.Pytester) -> None:
     )
     parquet = shop_repo.path / "data/ext/events.parquet"
     with duckdb.connect() as con:
-        con.execute(
-            f"copy (select range as event_id, 'click' as kind from range(6)) to '{parquet}' (format parquet)"
-        )
+        con.execute(f"copy (select range as event_id, 'click' as kind from range(6)) to '{parquet}' (format parquet)")
     run_inner(shop_repo).assert_outcomes(passed=1)
 
 
@@ -678,8 +679,12 @@ def test_summary_snapshot_is_byte_identical_across_runs(shop_repo: pytest.Pytest
     snapshot = shop_repo.path / "tests/__snapshots__/test_snap/test_snap.yaml"
     run_inner(shop_repo, "--snapshot-update").assert_outcomes(passed=1)
     first = snapshot.read_bytes()
-    for expected in ("acme/raw/orders_snapshot:", "unique_customers_customer_id: passed",
-                     "unique_dup_orders_customer_id: failed", "dbt model broken (models/marts/broken.sql)"):
+    for expected in (
+        "acme/raw/orders_snapshot:",
+        "unique_customers_customer_id: passed",
+        "unique_dup_orders_customer_id: failed",
+        "dbt model broken (models/marts/broken.sql)",
+    ):
         assert expected.encode() in first
     # No temp paths (the compiled SQL path is left out); inner runs' basetemp is a sibling.
     assert str(shop_repo.path.parent).encode() not in first

@@ -37,9 +37,14 @@ def test_materialization_changes_are_told_in_words(shop_repo: pytest.Pytester) -
     seed = shop_repo.path / "shop/seeds/raw_customers.csv"
     seed.write_text(seed.read_text() + "3,Cyrus\n")
     # A column changes type: schema drift shows up offline.
-    write_files(shop_repo.path, {"shop/models/marts/orders.sql": (
-        "select order_id, customer_id, cast(amount as double) as amount from {{ ref('stg_orders') }}"
-    )})
+    write_files(
+        shop_repo.path,
+        {
+            "shop/models/marts/orders.sql": (
+                "select order_id, customer_id, cast(amount as double) as amount from {{ ref('stg_orders') }}"
+            )
+        },
+    )
     result = shop_repo.runpytest("-vv")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
@@ -55,19 +60,24 @@ def test_materialization_changes_are_told_in_words(shop_repo: pytest.Pytester) -
 
 
 def test_asset_added_and_group_changed(shop_repo: pytest.Pytester) -> None:
-    write_files(shop_repo.path, {"tests/test_graph.py": """
+    write_files(
+        shop_repo.path,
+        {
+            "tests/test_graph.py": """
         def test_graph(dbt_asset_graph, dbt_assets_snapshot):
             assert dbt_asset_graph == dbt_assets_snapshot
-    """})
+    """
+        },
+    )
     shop_repo.runpytest("--snapshot-update").assert_outcomes(passed=1)
-    write_files(shop_repo.path, {"shop/models/marts/refunds.sql": "select * from {{ ref('stg_orders') }} where amount < 0"})
+    write_files(
+        shop_repo.path, {"shop/models/marts/refunds.sql": "select * from {{ ref('stg_orders') }} where amount < 0"}
+    )
     definitions = shop_repo.path / "shop_dagster/definitions.py"
     definitions.write_text(definitions.read_text().replace('group_name="ml"', 'group_name="scoring"'))
     result = shop_repo.runpytest()
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(
-        ["*asset added: acme/marts/refunds*", "*group changed: customer_scores ml -> scoring*"]
-    )
+    result.stdout.fnmatch_lines(["*asset added: acme/marts/refunds*", "*group changed: customer_scores ml -> scoring*"])
 
 
 @pytest.mark.parametrize(
@@ -79,17 +89,20 @@ def test_asset_added_and_group_changed(shop_repo: pytest.Pytester) -> None:
         ({"relative": 0.1, "assets": {"acme/*": {"absolute": 1}}}, {"passed": 1}),
     ],
 )
-def test_row_count_tolerance_from_the_marker(
-    shop_repo: pytest.Pytester, tolerance: dict, outcome: dict
-) -> None:
-    write_files(shop_repo.path, {"tests/test_run.py": f"""
+def test_row_count_tolerance_from_the_marker(shop_repo: pytest.Pytester, tolerance: dict, outcome: dict) -> None:
+    write_files(
+        shop_repo.path,
+        {
+            "tests/test_run.py": f"""
         import pytest
 
         @pytest.mark.dbt_assets(row_tolerance={tolerance!r})
         def test_run(dbt_assets_materialize, dbt_assets_snapshot):
             result = dbt_assets_materialize(dbt_select="+customers")
             assert result.summary() == dbt_assets_snapshot
-    """})
+    """
+        },
+    )
     shop_repo.runpytest("--snapshot-update").assert_outcomes(passed=1)
     seed = shop_repo.path / "shop/seeds/raw_customers.csv"
     seed.write_text(seed.read_text() + "4,Di\n")  # 3 -> 4 rows: +33 %, +1 row
@@ -97,13 +110,18 @@ def test_row_count_tolerance_from_the_marker(
 
 
 def test_row_tolerance_as_a_snapshot_option(shop_repo: pytest.Pytester) -> None:
-    write_files(shop_repo.path, {"tests/test_run.py": """
+    write_files(
+        shop_repo.path,
+        {
+            "tests/test_run.py": """
         from pytest_dbt_assets.snapshot import row_tolerance
 
         def test_run(dbt_assets_materialize, dbt_assets_snapshot):
             result = dbt_assets_materialize(dbt_select="+customers")
             assert result.summary() == dbt_assets_snapshot(extension_class=row_tolerance(absolute=1))
-    """})
+    """
+        },
+    )
     shop_repo.runpytest("--snapshot-update").assert_outcomes(passed=1)
     seed = shop_repo.path / "shop/seeds/raw_customers.csv"
     seed.write_text(seed.read_text() + "4,Di\n")
@@ -113,10 +131,15 @@ def test_row_tolerance_as_a_snapshot_option(shop_repo: pytest.Pytester) -> None:
 
 
 def test_mermaid_written_next_to_graph_snapshot(shop_repo: pytest.Pytester) -> None:
-    write_files(shop_repo.path, {"tests/test_graph.py": """
+    write_files(
+        shop_repo.path,
+        {
+            "tests/test_graph.py": """
         def test_graph(dbt_asset_graph, dbt_assets_snapshot):
             assert dbt_asset_graph == dbt_assets_snapshot
-    """})
+    """
+        },
+    )
     shop_repo.runpytest("--snapshot-update", "--dbt-assets-mermaid").assert_outcomes(passed=1)
     picture = shop_repo.path / "tests/__snapshots__/test_graph/test_graph.md"
     text = picture.read_text()
@@ -133,10 +156,15 @@ def test_mermaid_written_next_to_graph_snapshot(shop_repo: pytest.Pytester) -> N
 
 
 def test_terminal_summary_on_verbose(shop_repo: pytest.Pytester) -> None:
-    write_files(shop_repo.path, {"tests/test_run.py": """
+    write_files(
+        shop_repo.path,
+        {
+            "tests/test_run.py": """
         def test_run(dbt_assets_materialize):
             assert dbt_assets_materialize(dbt_select="+customers").success
-    """})
+    """
+        },
+    )
     quiet = shop_repo.runpytest()
     quiet.assert_outcomes(passed=1)
     assert "dbt assets materialized" not in quiet.stdout.str()
@@ -151,16 +179,17 @@ def test_terminal_summary_on_verbose(shop_repo: pytest.Pytester) -> None:
     )
 
 
-def test_snapshots_byte_identical_across_runs_workers_and_paths(
-    shop_repo: pytest.Pytester, tmp_path: Path
-) -> None:
-    write_files(shop_repo.path, {
-        "tests/test_run.py": MATERIALIZE_TEST,
-        "tests/test_graph.py": """
+def test_snapshots_byte_identical_across_runs_workers_and_paths(shop_repo: pytest.Pytester, tmp_path: Path) -> None:
+    write_files(
+        shop_repo.path,
+        {
+            "tests/test_run.py": MATERIALIZE_TEST,
+            "tests/test_graph.py": """
             def test_graph(dbt_asset_graph, dbt_assets_snapshot):
                 assert dbt_asset_graph == dbt_assets_snapshot
         """,
-    })
+        },
+    )
     shop_repo.runpytest("--snapshot-update").assert_outcomes(passed=2)
     first = _snapshot_files(shop_repo.path)
     assert len(first) == 2
@@ -172,17 +201,22 @@ def test_snapshots_byte_identical_across_runs_workers_and_paths(
     shutil.copytree(shop_repo.path, other, ignore=shutil.ignore_patterns("__snapshots__", "target", "__pycache__"))
     run = subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-n", "2", "--snapshot-update"],
-        cwd=other, capture_output=True, text=True, check=False,
+        cwd=other,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert run.returncode == 0, run.stdout[-3000:]
     assert _snapshot_files(other) == first
 
 
 def test_materialization_mermaid_styles_each_status(shop_repo: pytest.Pytester) -> None:
-    write_files(shop_repo.path, {
-        "shop/models/marts/orders.sql": "select no_such_column from {{ ref('stg_orders') }}",  # SQL error
-        "shop/models/marts/order_totals.sql": "select sum(amount) as total from {{ ref('orders') }}",
-        "tests/test_run.py": """
+    write_files(
+        shop_repo.path,
+        {
+            "shop/models/marts/orders.sql": "select no_such_column from {{ ref('stg_orders') }}",  # SQL error
+            "shop/models/marts/order_totals.sql": "select sum(amount) as total from {{ ref('orders') }}",
+            "tests/test_run.py": """
             def test_run(dbt_assets_materialize):
                 result = dbt_assets_materialize(raise_on_error=False)
                 assert result.statuses["acme/marts/orders"] == "failed"
@@ -198,5 +232,6 @@ def test_materialization_mermaid_styles_each_status(shop_repo: pytest.Pytester) 
                 assert ids["acme/marts/customers"] in classes["materialized"]
                 assert f"  {ids['acme/marts/orders']} --> {ids['acme/marts/order_totals']}" in chart
         """,
-    })
+        },
+    )
     shop_repo.runpytest().assert_outcomes(passed=1)

@@ -112,9 +112,7 @@ def test_mermaid_flowchart_of_a_small_graph() -> None:
 
 
 def test_mermaid_statuses_become_styled_classes() -> None:
-    chart = flowchart(
-        {"b": ["a"], "c": ["b"]}, statuses={"a": "materialized", "b": "failed", "c": "skipped"}
-    )
+    chart = flowchart({"b": ["a"], "c": ["b"]}, statuses={"a": "materialized", "b": "failed", "c": "skipped"})
     assert "  class n0 materialized\n" in chart
     assert "  class n1 failed\n" in chart
     assert "  class n2 skipped\n" in chart
