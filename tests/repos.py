@@ -117,3 +117,27 @@ def write_files(root: Path, files: Mapping[str, str]) -> None:
         path = root / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(textwrap.dedent(content).lstrip("\n"), encoding="utf-8")
+
+
+# An inner test module asserting the asset graph against its snapshot.
+GRAPH_SNAPSHOT_TEST = """
+    def test_graph(dbt_asset_graph, dbt_assets_snapshot):
+        assert dbt_asset_graph == dbt_assets_snapshot
+"""
+
+
+def run_pytest(cwd: Path, *args: str, env: Mapping[str, str] | None = None, timeout: float = 300):  # type: ignore[no-untyped-def]
+    """pytest in a fresh interpreter (for what an in-process run cannot show: the
+    environment, leftover processes, signals), quiet and without the cache plugin."""
+    import subprocess
+    import sys
+
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", *args],
+        cwd=cwd,
+        env=dict(env) if env is not None else None,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )

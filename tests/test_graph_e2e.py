@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.repos import SHOP_DBT_FILES, write_files
+from tests.repos import GRAPH_SNAPSHOT_TEST, SHOP_DBT_FILES, write_files
 
 
 def test_custom_translator_keys_groups_and_deps(shop_repo: pytest.Pytester) -> None:
@@ -33,12 +33,7 @@ def test_custom_translator_keys_groups_and_deps(shop_repo: pytest.Pytester) -> N
 def test_changed_ref_fails_snapshot_until_updated(shop_repo: pytest.Pytester) -> None:
     write_files(
         shop_repo.path,
-        {
-            "tests/test_graph.py": """
-            def test_graph(dbt_asset_graph, dbt_assets_snapshot):
-                assert dbt_asset_graph == dbt_assets_snapshot
-        """
-        },
+        {"tests/test_graph.py": GRAPH_SNAPSHOT_TEST},
     )
     shop_repo.runpytest("--snapshot-update").assert_outcomes(passed=1)
     snapshot = shop_repo.path / "tests/__snapshots__/test_graph/test_graph.yaml"

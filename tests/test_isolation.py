@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.repos import write_files
+from tests.repos import run_pytest, write_files
 
 # Installed in every Python process of the inner run (pytest and the dbt subprocesses) through
 # PYTHONPATH: any TCP/UDP connection is recorded to a file and refused.
@@ -78,15 +78,7 @@ def test_no_network_and_no_user_profile(shop_repo: pytest.Pytester, tmp_path: Pa
         "DBT_TARGET_PATH": str(tmp_path / "elsewhere"),
         "DAGSTER_HOME": str(tmp_path / "dagster_home"),
     }
-    run = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q"],
-        cwd=shop_repo.path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    run = run_pytest(shop_repo.path, env=env)
     assert run.returncode == 0, run.stdout[-4000:]
     assert not log.exists() or log.read_text() == "", log.read_text()
     for never_created in (
@@ -132,14 +124,7 @@ def test_nothing_left_running_after_the_session(shop_repo: pytest.Pytester) -> N
         """,
         },
     )
-    run = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q"],
-        cwd=shop_repo.path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    run = run_pytest(shop_repo.path)
     assert run.returncode == 0, run.stdout[-4000:]
     assert (shop_repo.path / "leftovers.txt").read_text() == "children=[] threads=[] probe=0"
 
@@ -191,12 +176,5 @@ def test_ctrl_c_during_materialization_stops_promptly(shop_repo: pytest.Pytester
     """
         },
     )
-    rerun = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q"],
-        cwd=shop_repo.path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    rerun = run_pytest(shop_repo.path)
     assert rerun.returncode == 0, rerun.stdout[-3000:]

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from pytest_dbt_assets.snapshot import MERMAID_MARK
-from tests.repos import write_files
+from tests.repos import GRAPH_SNAPSHOT_TEST, run_pytest, write_files
 
 MATERIALIZE_TEST = """
     import pytest
@@ -62,12 +60,7 @@ def test_materialization_changes_are_told_in_words(shop_repo: pytest.Pytester) -
 def test_asset_added_and_group_changed(shop_repo: pytest.Pytester) -> None:
     write_files(
         shop_repo.path,
-        {
-            "tests/test_graph.py": """
-        def test_graph(dbt_asset_graph, dbt_assets_snapshot):
-            assert dbt_asset_graph == dbt_assets_snapshot
-    """
-        },
+        {"tests/test_graph.py": GRAPH_SNAPSHOT_TEST},
     )
     shop_repo.runpytest("--snapshot-update").assert_outcomes(passed=1)
     write_files(
@@ -133,12 +126,7 @@ def test_row_tolerance_as_a_snapshot_option(shop_repo: pytest.Pytester) -> None:
 def test_mermaid_written_next_to_graph_snapshot(shop_repo: pytest.Pytester) -> None:
     write_files(
         shop_repo.path,
-        {
-            "tests/test_graph.py": """
-        def test_graph(dbt_asset_graph, dbt_assets_snapshot):
-            assert dbt_asset_graph == dbt_assets_snapshot
-    """
-        },
+        {"tests/test_graph.py": GRAPH_SNAPSHOT_TEST},
     )
     shop_repo.runpytest("--snapshot-update", "--dbt-assets-mermaid").assert_outcomes(passed=1)
     picture = shop_repo.path / "tests/__snapshots__/test_graph/test_graph.md"
@@ -184,10 +172,7 @@ def test_snapshots_byte_identical_across_runs_workers_and_paths(shop_repo: pytes
         shop_repo.path,
         {
             "tests/test_run.py": MATERIALIZE_TEST,
-            "tests/test_graph.py": """
-            def test_graph(dbt_asset_graph, dbt_assets_snapshot):
-                assert dbt_asset_graph == dbt_assets_snapshot
-        """,
+            "tests/test_graph.py": GRAPH_SNAPSHOT_TEST,
         },
     )
     shop_repo.runpytest("--snapshot-update").assert_outcomes(passed=2)
@@ -199,13 +184,7 @@ def test_snapshots_byte_identical_across_runs_workers_and_paths(shop_repo: pytes
     # A copy of the repo in another folder, snapshots removed, regenerated with 2 workers.
     other = tmp_path / "elsewhere" / "repo"
     shutil.copytree(shop_repo.path, other, ignore=shutil.ignore_patterns("__snapshots__", "target", "__pycache__"))
-    run = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-n", "2", "--snapshot-update"],
-        cwd=other,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    run = run_pytest(other, "-n", "2", "--snapshot-update")
     assert run.returncode == 0, run.stdout[-3000:]
     assert _snapshot_files(other) == first
 
