@@ -18,8 +18,10 @@ DuckDB handles die with it. Ctrl-C (or the client going away) interrupts the chi
 
 from __future__ import annotations
 
+import functools
 import json
 import os
+import re
 import selectors
 import signal
 import socket
@@ -91,6 +93,7 @@ class DbtWorker:
         self.socket_path = self._socket_dir / "s"
         self.executable = workdir / "dbt-worker-client"
         self._process: subprocess.Popen[str] | None = None
+        self._prepared: socket.socket | None = None
 
     def start(self, timeout: float = 120.0) -> None:
         self.executable.write_text(
@@ -117,7 +120,18 @@ class DbtWorker:
         self.stop()
         raise RuntimeError("the pytest-dbt-assets dbt worker did not start")
 
+    def prepare(self, argv: list[str], env: dict[str, str], cwd: Path) -> None:
+        """Ask the worker to parse now, for commands like ``argv``, so that the first real
+        command finds the manifest ready. Does not wait: the worker answers requests in order."""
+        self._prepared = socket.socket(socket.AF_UNIX)
+        self._prepared.connect(str(self.socket_path))
+        request = {"argv": argv, "env": env, "cwd": str(cwd), "prepare": True}
+        self._prepared.sendall(json.dumps(request).encode() + b"\n")
+
     def stop(self) -> None:
+        if self._prepared is not None:
+            self._prepared.close()
+            self._prepared = None
         process, self._process = self._process, None
         if process is not None and process.poll() is None:
             process.terminate()
@@ -159,8 +173,12 @@ def _warm_imports() -> None:
 # Commands that load a manifest, and the flags that change what parsing produces.
 _MANIFEST_COMMANDS = {"build", "run", "test", "seed", "snapshot", "compile"}
 _PARSE_FLAGS = {"--profile", "--target", "--vars", "--project-dir", "--profiles-dir"}
-# Environment entries that differ per invocation without changing the parse.
-_VOLATILE_ENV = {"DBT_TARGET_PATH", "DBT_LOG_PATH", "DBT_INDIRECT_SELECTION", "DAGSTER_DBT_CLI"}
+# dbt settings from the environment that do not change what parsing produces.
+_NOT_PARSE_ENV = {
+    "DBT_TARGET_PATH", "DBT_LOG_PATH", "DBT_INDIRECT_SELECTION", "DBT_LOG_FORMAT", "DBT_LOG_LEVEL",
+    "DBT_SEND_ANONYMOUS_USAGE_STATS", "DBT_PROJECT_DIR", "DBT_USE_COLORS", "DBT_PRINTER_WIDTH", "DBT_QUIET",
+}  # fmt: skip
+_ENV_VAR_USE = re.compile(r"""env_var\(\s*['"]([^'"]+)['"]""")
 
 
 def _parse_args(argv: list[str]) -> list[str] | None:
@@ -175,8 +193,20 @@ def _parse_args(argv: list[str]) -> list[str] | None:
     return args
 
 
+@functools.cache
+def _env_vars_read_by(project_dir: str) -> frozenset[str]:
+    """Names the project reads with ``env_var()`` (the project folder is a session's copy)."""
+    names: set[str] = set()
+    for path in Path(project_dir).rglob("*"):
+        if path.suffix in {".sql", ".yml", ".yaml", ".py", ".csv", ".md"} and "target" not in path.parts:
+            names.update(_ENV_VAR_USE.findall(path.read_text(encoding="utf-8", errors="replace")))
+    return frozenset(names)
+
+
 def _parse_key(request: dict[str, Any], parse_args: list[str]) -> str:
-    env = {k: v for k, v in request["env"].items() if k not in _VOLATILE_ENV}
+    """What a parse depends on: folder, flags, dbt's own settings and the env vars read."""
+    read = _env_vars_read_by(request["cwd"])
+    env = {k: v for k, v in request["env"].items() if (k.startswith("DBT_") and k not in _NOT_PARSE_ENV) or k in read}
     return json.dumps([request["cwd"], parse_args, sorted(env.items())])
 
 
@@ -269,6 +299,9 @@ def _serve_one(conn: socket.socket, manifests: dict[str, Any]) -> None:
         if key not in manifests:
             manifests[key] = _parse_in_server(request, parse_args)
         manifest = manifests[key]
+    if request.get("prepare"):
+        conn.sendall(EXIT_MARKER + b"0\n")
+        return
     pid = os.fork()
     if pid == 0:
         _run_child(conn, request, manifest)

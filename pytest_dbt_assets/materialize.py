@@ -238,6 +238,9 @@ def materialize_assets(
             resources=bound,
             partition_key=partition_key,
             raise_on_error=False,
+            # Dagster logs every event at DEBUG to the console; pytest would capture ~100
+            # lines per run and show them on failure, where `failures` already says it all.
+            run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
         )
     finally:
         release_duckdb()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, NoReturn
 
@@ -165,8 +166,15 @@ def dbt_assets_dbt_executable(request: pytest.FixtureRequest, dbt_assets_project
     if request.config.stash[SETTINGS_KEY].runner == "subprocess":
         yield None
         return
-    worker = DbtWorker(dbt_assets_project.project_dir.parent)
+    project = dbt_assets_project
+    worker = DbtWorker(project.project_dir.parent)
     worker.start()
+    # What dagster-dbt's DbtCliResource.cli will send for a plain `dbt build`.
+    worker.prepare(
+        ["build", "--profile", project.profile_name, "--target", project.target_name],
+        {**os.environ, "DBT_PROFILES_DIR": str(project.profiles_dir.resolve())},
+        project.project_dir.resolve(),
+    )
     try:
         yield str(worker.executable)
     finally:
