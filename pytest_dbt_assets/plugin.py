@@ -169,10 +169,17 @@ def dbt_assets_dbt_executable(request: pytest.FixtureRequest, dbt_assets_project
     project = dbt_assets_project
     worker = DbtWorker(project.project_dir.parent)
     worker.start()
-    # What dagster-dbt's DbtCliResource.cli will send for a plain `dbt build`.
+    # What dagster-dbt's DbtCliResource.cli will send for a plain `dbt build`; like it, the
+    # folders are set explicitly, so the user's DBT_* variables cannot redirect the parse.
     worker.prepare(
         ["build", "--profile", project.profile_name, "--target", project.target_name],
-        {**os.environ, "DBT_PROFILES_DIR": str(project.profiles_dir.resolve())},
+        {
+            **os.environ,
+            "DBT_PROFILES_DIR": str(project.profiles_dir.resolve()),
+            "DBT_PROJECT_DIR": str(project.project_dir.resolve()),
+            "DBT_TARGET_PATH": str(project.target_dir / "dbt_assets_prepare"),
+            "DBT_LOG_PATH": str(project.target_dir / "dbt_assets_prepare"),
+        },
         project.project_dir.resolve(),
     )
     try:
