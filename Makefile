@@ -7,7 +7,7 @@ BIN := $(CURDIR)/$(VENV)/bin
 # dbt-core 1.12 is not installable here; constraints.txt pins the tested set.
 INSTALLED := $(VENV)/.installed
 
-.PHONY: demo test lint clean
+.PHONY: demo test bench clean
 
 $(INSTALLED): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,9 @@ demo: $(INSTALLED)
 test: $(INSTALLED)
 	PATH="$(BIN):$$PATH" $(BIN)/python -m pytest -n 2
 	cd example_project && PATH="$(BIN):$$PATH" $(BIN)/python -m pytest -p no:cacheprovider
+
+bench: $(INSTALLED)
+	PATH="$(BIN):$$PATH" $(BIN)/python benchmarks/run.py --sizes 5 100 --repeat 3
 
 clean:
 	rm -rf $(VENV) *.egg-info
