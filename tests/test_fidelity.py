@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -45,11 +47,12 @@ FIDELITY_TEST = """
 
 def _fidelity(pytester: pytest.Pytester, select_one: str) -> None:
     write_files(pytester.path, {"tests/test_fidelity.py": FIDELITY_TEST.replace("SELECT_ONE", repr(select_one))})
-    plain = pytester.runpytest("--dbt-assets-runner=subprocess", "--snapshot-update", "-p", "no:cacheprovider")
+    test = "tests/test_fidelity.py"
+    plain = pytester.runpytest(test, "--dbt-assets-runner=subprocess", "--snapshot-update", "-p", "no:cacheprovider")
     plain.assert_outcomes(passed=2)
     snapshots = sorted((pytester.path / "tests/__snapshots__/test_fidelity").glob("*.yaml"))
     assert len(snapshots) == 2
-    fast = pytester.runpytest("--dbt-assets-runner=worker", "-p", "no:cacheprovider")
+    fast = pytester.runpytest(test, "--dbt-assets-runner=worker", "-p", "no:cacheprovider")
     fast.assert_outcomes(passed=2)
 
 
@@ -86,3 +89,17 @@ def test_shop_with_fetch_row_counts_same_through_worker_and_subprocess(shop_repo
         )
     )
     _fidelity(shop_repo, "+customers +orders")
+
+
+def test_synthetic_project_same_through_worker_and_subprocess(pytester: pytest.Pytester) -> None:
+    # A layered project from the benchmark generator: seeds, staging views, joined
+    # intermediate tables, marts with tests.
+    generated = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks/generate_project.py"), "30", str(pytester.path / "repo")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert generated.returncode == 0, generated.stderr
+    shutil.copytree(pytester.path / "repo", pytester.path, dirs_exist_ok=True)
+    _fidelity(pytester, "+mart_000")
