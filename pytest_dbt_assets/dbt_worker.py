@@ -30,7 +30,10 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pytest_dbt_assets.project import DbtAssetsProject
 
 EXIT_MARKER = b"\x00\x00dbt-assets-exit:"
 READY_LINE = "dbt-assets-worker ready"
@@ -120,12 +123,27 @@ class DbtWorker:
         self.stop()
         raise RuntimeError("the pytest-dbt-assets dbt worker did not start")
 
-    def prepare(self, argv: list[str], env: dict[str, str], cwd: Path) -> None:
-        """Ask the worker to parse now, for commands like ``argv``, so that the first real
-        command finds the manifest ready. Does not wait: the worker answers requests in order."""
+    def prepare_build(self, project: DbtAssetsProject) -> None:
+        """Ask the worker to parse ``project`` now, as for the plain ``dbt build`` that
+        dagster-dbt's ``DbtCliResource.cli`` sends, so the first real command finds the
+        manifest ready. Does not wait: the worker answers requests in order. Like dagster-dbt,
+        the folders are set explicitly, so the user's ``DBT_*`` variables cannot redirect it."""
+        scratch = str(project.target_dir / "dbt_assets_prepare")
+        env = {
+            **os.environ,
+            "DBT_PROFILES_DIR": str(project.profiles_dir.resolve()),
+            "DBT_PROJECT_DIR": str(project.project_dir.resolve()),
+            "DBT_TARGET_PATH": scratch,
+            "DBT_LOG_PATH": scratch,
+        }
+        request = {
+            "argv": ["build", "--profile", project.profile_name, "--target", project.target_name],
+            "env": env,
+            "cwd": str(project.project_dir.resolve()),
+            "prepare": True,
+        }
         self._prepared = socket.socket(socket.AF_UNIX)
         self._prepared.connect(str(self.socket_path))
-        request = {"argv": argv, "env": env, "cwd": str(cwd), "prepare": True}
         self._prepared.sendall(json.dumps(request).encode() + b"\n")
 
     def stop(self) -> None:

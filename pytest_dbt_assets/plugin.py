@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, NoReturn
 
@@ -166,22 +165,9 @@ def dbt_assets_dbt_executable(request: pytest.FixtureRequest, dbt_assets_project
     if request.config.stash[SETTINGS_KEY].runner == "subprocess":
         yield None
         return
-    project = dbt_assets_project
-    worker = DbtWorker(project.project_dir.parent)
+    worker = DbtWorker(dbt_assets_project.project_dir.parent)
     worker.start()
-    # What dagster-dbt's DbtCliResource.cli will send for a plain `dbt build`; like it, the
-    # folders are set explicitly, so the user's DBT_* variables cannot redirect the parse.
-    worker.prepare(
-        ["build", "--profile", project.profile_name, "--target", project.target_name],
-        {
-            **os.environ,
-            "DBT_PROFILES_DIR": str(project.profiles_dir.resolve()),
-            "DBT_PROJECT_DIR": str(project.project_dir.resolve()),
-            "DBT_TARGET_PATH": str(project.target_dir / "dbt_assets_prepare"),
-            "DBT_LOG_PATH": str(project.target_dir / "dbt_assets_prepare"),
-        },
-        project.project_dir.resolve(),
-    )
+    worker.prepare_build(dbt_assets_project)
     try:
         yield str(worker.executable)
     finally:
@@ -196,7 +182,7 @@ def dbt_assets_materialize(
     dbt_assets_resources: Mapping[str, Any],
     dbt_assets_data: Mapping[str, Any],
     dbt_assets_dbt_executable: str | None,
-) -> Iterator[Callable[..., Any]]:
+) -> Callable[..., Any]:
     """Function: ``dbt_assets_materialize(select=None, *, dbt_select=None, vars=None,
     resources=None, partition_key=None, raise_on_error=True) -> Materialization``.
 
@@ -245,7 +231,7 @@ def dbt_assets_materialize(
         request.node.user_properties.append((USER_PROPERTY, materialization.summary()))
         return materialization
 
-    yield materialize
+    return materialize
 
 
 @pytest.fixture
