@@ -399,3 +399,13 @@ def test_python_asset_reusing_a_dbt_key(shop_repo: pytest.Pytester) -> None:
         "shop_dagster/definitions.py:",
         "Give each asset a unique key",
     )
+
+
+def test_missing_seed_file_names_the_seed_and_the_model(shop_repo: pytest.Pytester) -> None:
+    (shop_repo.path / "shop/seeds/raw_orders.csv").unlink()
+    write_files(shop_repo.path, GRAPH_TEST)
+    result = shop_repo.runpytest()
+    result.assert_outcomes(errors=1)
+    assert_one_clear_failure(
+        result, "DbtParseError", "Model 'model.shop.stg_orders' (models/staging/stg_orders.sql)", "'raw_orders'"
+    )
