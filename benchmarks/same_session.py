@@ -31,10 +31,11 @@ def main() -> int:
     from dagster_dbt import DbtCliResource
 
     from pytest_dbt_assets.dbt_worker import DbtWorker
-    from pytest_dbt_assets.definitions import import_definitions, relocate_definitions
+    from pytest_dbt_assets.definitions import import_definitions
     from pytest_dbt_assets.manifest import load_manifest, write_user_manifest
     from pytest_dbt_assets.materialize import materialize_assets
     from pytest_dbt_assets.project import build_project
+    from pytest_dbt_assets.relocate import relocate_definitions
 
     work = Path(tempfile.mkdtemp(prefix="same-session-"))
     repo = work / "repo"

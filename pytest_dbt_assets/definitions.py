@@ -1,20 +1,13 @@
-"""Load the user's Dagster definitions (or build default ``@dbt_assets``) and point every
-piece of dbt in them at the temporary project and its DuckDB profile."""
+"""Load the user's Dagster definitions (or build default ``@dbt_assets``), validate them,
+and explain in words why they cannot be loaded. ``relocate.py`` then isolates them."""
 
 from __future__ import annotations
 
-import functools
 import importlib
-import json
-import shutil
 import sys
 import traceback
-import uuid
-from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-import yaml
 
 from pytest_dbt_assets.errors import DefinitionsError
 from pytest_dbt_assets.project import DbtAssetsProject
@@ -125,164 +118,6 @@ def build_default_definitions(project: DbtAssetsProject) -> Definitions:
         assets=[assets_def],
         resources={DEFAULT_DBT_RESOURCE_KEY: DbtCliResource(project_dir=str(project.project_dir))},
     )
-
-
-def relocate_definitions(defs: Definitions, project: DbtAssetsProject) -> Definitions:
-    """Point every ``DbtCliResource`` and every ``DbtProject`` in ``defs`` at ``project``."""
-    from dagster_dbt.asset_utils import DAGSTER_DBT_PROJECT_METADATA_KEY
-    from dagster_shared.record import replace
-
-    def relocate_spec(spec: Any) -> Any:
-        dbt_project = spec.metadata.get(DAGSTER_DBT_PROJECT_METADATA_KEY)
-        if dbt_project is None:
-            return spec
-        moved = replace(
-            dbt_project,
-            project_dir=project.project_dir,
-            profiles_dir=project.profiles_dir,
-            profile=project.profile_name,
-            target=project.target_name,
-            target_path=Path("target"),
-            manifest_path=project.target_dir / "manifest.json",
-            packaged_project_dir=None,
-            state_path=None,
-        )
-        return spec.replace_attributes(metadata={**spec.metadata, DAGSTER_DBT_PROJECT_METADATA_KEY: moved})
-
-    relocated = defs.permissive_map_resolved_asset_specs(relocate_spec, None)
-    relocated = replace(relocated, resources=relocate_resources(defs.resources or {}, project))
-    validate_definitions(relocated)
-    return relocated
-
-
-def relocate_resources(
-    resources: Mapping[str, Any],
-    project: DbtAssetsProject,
-    *,
-    vars: Mapping[str, Any] | None = None,
-    runs_dir: Path | None = None,
-    dbt_executable: str | None = None,
-) -> dict[str, Any]:
-    """Replace each ``DbtCliResource`` with one bound to the temporary project and profile.
-
-    ``dbt_executable`` replaces the resource's own (the plugin's warm dbt worker).
-    """
-    from dagster_dbt import DbtCliResource
-
-    return {
-        key: (
-            relocated_cli_resource(value, project, vars=vars, runs_dir=runs_dir, dbt_executable=dbt_executable)
-            if isinstance(value, DbtCliResource)
-            else value
-        )
-        for key, value in resources.items()
-    }
-
-
-def relocated_cli_resource(
-    resource: Any,
-    project: DbtAssetsProject,
-    *,
-    vars: Mapping[str, Any] | None = None,
-    runs_dir: Path | None = None,
-    dbt_executable: str | None = None,
-) -> Any:
-    """A copy of ``resource`` that can only reach the temporary project and DuckDB profile."""
-    from dagster_dbt.compat import DBT_PYTHON_VERSION
-
-    executable = dbt_executable or resource.dbt_executable
-    if dbt_executable is None and (shutil.which(executable) is None or Path(executable).name == executable):
-        sibling = Path(sys.executable).with_name("dbt")
-        if sibling.exists():
-            executable = str(sibling)
-    # The version of this interpreter's dbt, when that is the dbt that will run.
-    local = dbt_executable is not None or Path(executable).parent == Path(sys.executable).parent
-    return isolated_cli_resource_class()(
-        project_dir=str(project.project_dir),
-        profiles_dir=str(project.profiles_dir),
-        profile=project.profile_name,
-        target=project.target_name,
-        global_config_flags=list(resource.global_config_flags),
-        dbt_executable=executable,
-        dbt_assets_vars=json.dumps(dict(vars), sort_keys=True, default=str) if vars else "",
-        dbt_assets_runs_dir=str(runs_dir) if runs_dir else "",
-        dbt_assets_version=str(DBT_PYTHON_VERSION) if local and DBT_PYTHON_VERSION is not None else "",
-    )
-
-
-@functools.cache
-def isolated_cli_resource_class() -> type:
-    """The ``DbtCliResource`` subclass the plugin binds (built lazily: dagster-dbt is slow to import)."""
-    from dagster_dbt import DbtCliResource
-
-    class IsolatedDbtCliResource(DbtCliResource):
-        """A ``DbtCliResource`` for tests: adds the test's ``vars`` and writes each invocation
-        under a known folder, so the plugin can read its ``run_results.json``."""
-
-        dbt_assets_vars: str = ""
-        dbt_assets_runs_dir: str = ""
-        dbt_assets_version: str = ""
-
-        @functools.cached_property
-        def _cli_version(self) -> Any:
-            # dagster-dbt runs `dbt --version` in a subprocess (seconds) for every resource
-            # instance; when the dbt that runs is this interpreter's, its version is known.
-            if self.dbt_assets_version:
-                from packaging import version
-
-                return version.parse(self.dbt_assets_version)
-            return super()._cli_version
-
-        def _initialize_dbt_core_adapter(self, args: Sequence[str]) -> Any:
-            # dagster-dbt builds an adapter (parsing every macro, most of a second) on each
-            # `cli` call, for `fetch_row_counts()` and friends. Its inputs are the same for
-            # every call with the same project, profile and vars: build it once per process.
-            key = (self.project_dir, self.profiles_dir, self.profile, self.target, _vars_of(args))
-            if key not in _ADAPTERS:
-                _ADAPTERS[key] = super()._initialize_dbt_core_adapter(args)
-            return _ADAPTERS[key]
-
-        def cli(self, args: Sequence[str], *, target_path: Path | None = None, **kwargs: Any) -> Any:
-            args = merge_vars(list(args), json.loads(self.dbt_assets_vars) if self.dbt_assets_vars else {})
-            if target_path is None and self.dbt_assets_runs_dir:
-                target_path = Path(self.dbt_assets_runs_dir) / uuid.uuid4().hex[:10]
-            return super().cli(args, target_path=target_path, **kwargs)
-
-    return IsolatedDbtCliResource
-
-
-_ADAPTERS: dict[tuple[Any, ...], Any] = {}
-
-
-def _vars_of(args: Sequence[str]) -> str:
-    for index, arg in enumerate(args):
-        if arg == "--vars" and index + 1 < len(args):
-            return args[index + 1]
-        if arg.startswith("--vars="):
-            return arg.split("=", 1)[1]
-    return ""
-
-
-def merge_vars(args: list[str], extra: Mapping[str, Any]) -> list[str]:
-    """Merge ``extra`` into the ``--vars`` of ``args`` (the test's values win)."""
-    if not extra:
-        return args
-    merged: dict[str, Any] = {}
-    out: list[str] = []
-    index = 0
-    while index < len(args):
-        arg = args[index]
-        if arg == "--vars" and index + 1 < len(args):
-            merged.update(yaml.safe_load(args[index + 1]) or {})
-            index += 2
-            continue
-        if arg.startswith("--vars="):
-            merged.update(yaml.safe_load(arg.split("=", 1)[1]) or {})
-        else:
-            out.append(arg)
-        index += 1
-    merged.update(extra)
-    return [*out, "--vars", json.dumps(merged, sort_keys=True, default=str)]
 
 
 def dbt_assets_definitions_of(defs: Definitions) -> list[AssetsDefinition]:

@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pytest_dbt_assets.data import count_rows, load_sources, relation_columns
-from pytest_dbt_assets.definitions import dbt_assets_definitions_of, relocate_resources
+from pytest_dbt_assets.definitions import dbt_assets_definitions_of
 from pytest_dbt_assets.errors import MaterializationError, SelectionError
 from pytest_dbt_assets.project import DbtAssetsProject, release_duckdb
+from pytest_dbt_assets.relocate import relocate_resources
 
 if TYPE_CHECKING:
     from dagster import AssetKey, Definitions

@@ -108,7 +108,8 @@ def dbt_assets_defs(request: pytest.FixtureRequest, dbt_assets_project: Any) -> 
     """Session: the ``dagster.Definitions`` under test (``dbt_assets_definitions``, or
     ``@dbt_assets`` built from the manifest), with every ``DbtCliResource`` and ``DbtProject``
     pointed at the temporary project and its DuckDB profile."""
-    from pytest_dbt_assets.definitions import build_default_definitions, import_definitions, relocate_definitions
+    from pytest_dbt_assets.definitions import build_default_definitions, import_definitions
+    from pytest_dbt_assets.relocate import relocate_definitions
 
     settings = request.config.stash[SETTINGS_KEY]
     try:
