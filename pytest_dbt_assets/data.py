@@ -178,34 +178,23 @@ def _load_error_text(exc: Exception, origin: str) -> str:
     return text.split("\n\n")[0].strip()
 
 
-def count_rows(duckdb_path: Path, relations: Mapping[str, str]) -> dict[str, int]:
-    """``key -> count(*)`` of each relation (views included), on a read-only connection."""
+def describe_relations(
+    duckdb_path: Path, relations: Mapping[str, str]
+) -> tuple[dict[str, int], dict[str, dict[str, str]]]:
+    """For each relation (views included), on one read-only connection: ``key -> count(*)``
+    and ``key -> {column: DuckDB type}`` in column order. Relations not built are left out."""
     import duckdb
 
-    if not relations or not duckdb_path.exists():
-        return {}
     counts: dict[str, int] = {}
+    columns: dict[str, dict[str, str]] = {}
+    if not relations or not duckdb_path.exists():
+        return counts, columns
     with duckdb.connect(str(duckdb_path), read_only=True) as con:
         for key, relation in sorted(relations.items()):
             try:
                 counts[key] = int(con.execute(f"select count(*) from {relation}").fetchone()[0])  # type: ignore[index]
-            except duckdb.CatalogException:
-                continue  # not built in this database (e.g. it failed)
-    return counts
-
-
-def relation_columns(duckdb_path: Path, relations: Mapping[str, str]) -> dict[str, dict[str, str]]:
-    """``key -> {column: DuckDB type}`` of each relation, in column order."""
-    import duckdb
-
-    if not relations or not duckdb_path.exists():
-        return {}
-    columns: dict[str, dict[str, str]] = {}
-    with duckdb.connect(str(duckdb_path), read_only=True) as con:
-        for key, relation in sorted(relations.items()):
-            try:
                 rows = con.execute(f"describe select * from {relation}").fetchall()
             except duckdb.CatalogException:
-                continue
+                continue  # not built in this database (e.g. it failed)
             columns[key] = {row[0]: row[1] for row in rows}
-    return columns
+    return counts, columns

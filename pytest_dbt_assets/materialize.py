@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pytest_dbt_assets.data import count_rows, load_sources, relation_columns
+from pytest_dbt_assets.data import describe_relations, load_sources
 from pytest_dbt_assets.definitions import dbt_assets_definitions_of
 from pytest_dbt_assets.errors import MaterializationError, SelectionError
 from pytest_dbt_assets.project import DbtAssetsProject, release_duckdb
@@ -281,7 +281,8 @@ def describe_result(
         for key, asset_key in materialized.items()
         if (node := nodes.by_key.get(asset_key)) and node.get("relation_name")
     }
-    row_counts = {**count_rows(project.duckdb_path, relations), **python_row_counts}
+    relation_counts, columns = describe_relations(project.duckdb_path, relations)
+    row_counts = {**relation_counts, **python_row_counts}
 
     checks: dict[str, str] = {}
     asset_graph = defs.resolve_asset_graph()
@@ -297,9 +298,10 @@ def describe_result(
             status = "failed"
         checks[evaluation.check_name] = status
 
-    failures = dbt_failures(runs_dir, nodes.manifest, project)
+    run_results = read_run_results(runs_dir)
+    failures = dbt_failures(run_results, nodes.manifest, project)
     failures += step_failures(result, has_dbt_detail=bool(failures))
-    failed = failed_keys(defs, nodes, result, runs_dir)
+    failed = failed_keys(defs, nodes, result, run_results)
     statuses = {
         key.to_user_string(): (
             "materialized" if key.to_user_string() in materialized else "failed" if key in failed else "skipped"
@@ -317,18 +319,30 @@ def describe_result(
         checks=dict(sorted(checks.items())),
         failures=failures,
         result=result,
-        columns=relation_columns(project.duckdb_path, relations),
+        columns=columns,
         statuses=dict(sorted(statuses.items())),
         deps=dict(sorted(deps.items())),
     )
 
 
-def failed_keys(defs: Definitions, nodes: DbtNodes, result: Any, runs_dir: Path) -> set[AssetKey]:
+def read_run_results(runs_dir: Path) -> list[tuple[Path, list[dict[str, Any]]]]:
+    """Each dbt invocation's target folder and its ``run_results.json`` results, sorted by
+    node id (dbt lists them in completion order, which varies with its threads)."""
+    found = []
+    for results_path in sorted(runs_dir.glob("*/run_results.json")):
+        results = json.loads(results_path.read_text(encoding="utf-8")).get("results", [])
+        found.append((results_path.parent, sorted(results, key=lambda result: str(result.get("unique_id")))))
+    return found
+
+
+def failed_keys(
+    defs: Definitions, nodes: DbtNodes, result: Any, run_results: list[tuple[Path, list[dict[str, Any]]]]
+) -> set[AssetKey]:
     """Keys whose dbt node errored, and keys of Python assets whose step failed."""
     key_by_unique_id = {node["unique_id"]: key for key, node in nodes.by_key.items()}
     failed = set()
-    for results_path in runs_dir.glob("*/run_results.json"):
-        for item in json.loads(results_path.read_text(encoding="utf-8")).get("results", []):
+    for _, results in run_results:
+        for item in results:
             if item.get("status") == "error" and item.get("unique_id") in key_by_unique_id:
                 failed.add(key_by_unique_id[item["unique_id"]])
     failed_steps = {event.step_key for event in result.all_events if event.is_step_failure}
@@ -341,15 +355,14 @@ def failed_keys(defs: Definitions, nodes: DbtNodes, result: Any, runs_dir: Path)
     return failed
 
 
-def dbt_failures(runs_dir: Path, manifest: Mapping[str, Any], project: DbtAssetsProject) -> list[str]:
+def dbt_failures(
+    run_results: list[tuple[Path, list[dict[str, Any]]]], manifest: Mapping[str, Any], project: DbtAssetsProject
+) -> list[str]:
     """Readable lines for every errored node and failed test in this run's run_results.json."""
     lines: list[str] = []
     nodes = manifest.get("nodes", {})
-    for results_path in sorted(runs_dir.glob("*/run_results.json")):
-        target_path = results_path.parent
-        results = json.loads(results_path.read_text(encoding="utf-8")).get("results", [])
-        # dbt lists results in completion order, which varies with its threads.
-        for item in sorted(results, key=lambda result: str(result.get("unique_id"))):
+    for target_path, results in run_results:
+        for item in results:
             status = item.get("status")
             if status not in {"error", "fail"}:
                 continue
