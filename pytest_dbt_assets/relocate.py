@@ -149,32 +149,36 @@ def isolated_cli_resource_class() -> type:
 _ADAPTERS: dict[tuple[Any, ...], Any] = {}
 
 
-def _vars_of(args: Sequence[str]) -> str:
-    for index, arg in enumerate(args):
+def _split_vars(args: Sequence[str]) -> tuple[list[str], list[str]]:
+    """``args`` without their ``--vars`` flags, and the values of those flags in order."""
+    rest: list[str] = []
+    values: list[str] = []
+    index = 0
+    while index < len(args):
+        arg = args[index]
         if arg == "--vars" and index + 1 < len(args):
-            return args[index + 1]
+            values.append(args[index + 1])
+            index += 2
+            continue
         if arg.startswith("--vars="):
-            return arg.split("=", 1)[1]
-    return ""
+            values.append(arg.split("=", 1)[1])
+        else:
+            rest.append(arg)
+        index += 1
+    return rest, values
+
+
+def _vars_of(args: Sequence[str]) -> str:
+    return " ".join(_split_vars(args)[1])
 
 
 def merge_vars(args: list[str], extra: Mapping[str, Any]) -> list[str]:
     """Merge ``extra`` into the ``--vars`` of ``args`` (the test's values win)."""
     if not extra:
         return args
+    rest, values = _split_vars(args)
     merged: dict[str, Any] = {}
-    out: list[str] = []
-    index = 0
-    while index < len(args):
-        arg = args[index]
-        if arg == "--vars" and index + 1 < len(args):
-            merged.update(yaml.safe_load(args[index + 1]) or {})
-            index += 2
-            continue
-        if arg.startswith("--vars="):
-            merged.update(yaml.safe_load(arg.split("=", 1)[1]) or {})
-        else:
-            out.append(arg)
-        index += 1
+    for value in values:
+        merged.update(yaml.safe_load(value) or {})
     merged.update(extra)
-    return [*out, "--vars", json.dumps(merged, sort_keys=True, default=str)]
+    return [*rest, "--vars", json.dumps(merged, sort_keys=True, default=str)]
