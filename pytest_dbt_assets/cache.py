@@ -25,22 +25,27 @@ PLACEHOLDER = "@@pytest-dbt-assets-project-dir@@"
 _ENV_VAR_USE = re.compile(rb"""env_var\(\s*['"]([^'"]+)['"]""")
 
 
+def env_vars_read(content: bytes) -> set[str]:
+    """Names of the environment variables a project file reads with ``env_var()``."""
+    return {name.decode(errors="replace") for name in _ENV_VAR_USE.findall(content)}
+
+
 def fingerprint(project_dir: Path, *, profile: str, target: str) -> str:
     """sha256 of the project's files, the dbt and adapter versions, the profile and target,
     and the values of environment variables the project reads with ``env_var()``."""
     digest = hashlib.sha256()
-    env_names: set[bytes] = set()
+    env_names: set[str] = set()
     for name in ("dbt-core", "dbt-duckdb", "dbt-adapters"):
         digest.update(f"{name}={_version(name)}\n".encode())
     digest.update(f"format={FORMAT} profile={profile} target={target}\n".encode())
     for path in sorted(p for p in project_dir.rglob("*") if p.is_file()):
         content = path.read_bytes()
-        env_names.update(_ENV_VAR_USE.findall(content))
+        env_names.update(env_vars_read(content))
         digest.update(str(path.relative_to(project_dir)).encode() + b"\0")
         digest.update(hashlib.sha256(content).digest())
     for name in sorted(env_names):
-        value = os.environ.get(name.decode(errors="replace"))
-        digest.update(name + b"=" + (value.encode() if value is not None else b"\0unset") + b"\n")
+        value = os.environ.get(name)
+        digest.update(name.encode() + b"=" + (value.encode() if value is not None else b"\0unset") + b"\n")
     return digest.hexdigest()
 
 

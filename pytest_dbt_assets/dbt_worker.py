@@ -21,7 +21,6 @@ from __future__ import annotations
 import functools
 import json
 import os
-import re
 import selectors
 import signal
 import socket
@@ -31,6 +30,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from pytest_dbt_assets.cache import env_vars_read
 
 if TYPE_CHECKING:
     from pytest_dbt_assets.project import DbtAssetsProject
@@ -196,7 +197,6 @@ _NOT_PARSE_ENV = {
     "DBT_TARGET_PATH", "DBT_LOG_PATH", "DBT_INDIRECT_SELECTION", "DBT_LOG_FORMAT", "DBT_LOG_LEVEL",
     "DBT_SEND_ANONYMOUS_USAGE_STATS", "DBT_PROJECT_DIR", "DBT_USE_COLORS", "DBT_PRINTER_WIDTH", "DBT_QUIET",
 }  # fmt: skip
-_ENV_VAR_USE = re.compile(r"""env_var\(\s*['"]([^'"]+)['"]""")
 
 
 def _parse_args(argv: list[str]) -> list[str] | None:
@@ -217,7 +217,7 @@ def _env_vars_read_by(project_dir: str) -> frozenset[str]:
     names: set[str] = set()
     for path in Path(project_dir).rglob("*"):
         if path.suffix in {".sql", ".yml", ".yaml", ".py", ".csv", ".md"} and "target" not in path.parts:
-            names.update(_ENV_VAR_USE.findall(path.read_text(encoding="utf-8", errors="replace")))
+            names.update(env_vars_read(path.read_bytes()))
     return frozenset(names)
 
 
