@@ -126,6 +126,13 @@ GRAPH_SNAPSHOT_TEST = """
 """
 
 
+# An inner test module materializing both marts and their upstream.
+MATERIALIZE_MARTS_TEST = """
+    def test_run(dbt_assets_materialize):
+        assert dbt_assets_materialize(dbt_select="+customers +orders").success
+"""
+
+
 def run_pytest(cwd: Path, *args: str, env: Mapping[str, str] | None = None, timeout: float = 300):  # type: ignore[no-untyped-def]
     """pytest in a fresh interpreter (for what an in-process run cannot show: the
     environment, leftover processes, signals), quiet and without the cache plugin."""

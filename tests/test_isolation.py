@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.repos import run_pytest, write_files
+from tests.repos import MATERIALIZE_MARTS_TEST, run_pytest, write_files
 
 # Installed in every Python process of the inner run (pytest and the dbt subprocesses) through
 # PYTHONPATH: any TCP/UDP connection is recorded to a file and refused.
@@ -95,10 +95,7 @@ def test_nothing_left_running_after_the_session(shop_repo: pytest.Pytester) -> N
     write_files(
         shop_repo.path,
         {
-            "tests/test_run.py": """
-            def test_run(dbt_assets_materialize):
-                assert dbt_assets_materialize(dbt_select="+customers +orders").success
-        """,
+            "tests/test_run.py": MATERIALIZE_MARTS_TEST,
             "conftest.py": """
             import os, subprocess, sys, threading
             from pathlib import Path
@@ -169,12 +166,7 @@ def test_ctrl_c_during_materialization_stops_promptly(shop_repo: pytest.Pytester
     (shop_repo.path / "shop/models/marts/slow.sql").unlink()
     write_files(
         shop_repo.path,
-        {
-            "tests/test_run.py": """
-        def test_run(dbt_assets_materialize):
-            assert dbt_assets_materialize(dbt_select="+customers +orders").success
-    """
-        },
+        {"tests/test_run.py": MATERIALIZE_MARTS_TEST},
     )
     rerun = run_pytest(shop_repo.path)
     assert rerun.returncode == 0, rerun.stdout[-3000:]
