@@ -19,6 +19,7 @@ DuckDB handles die with it. Ctrl-C (or the client going away) interrupts the chi
 from __future__ import annotations
 
 import functools
+import gc
 import json
 import os
 import selectors
@@ -32,6 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pytest_dbt_assets.cache import env_vars_read
+from pytest_dbt_assets.project import release_duckdb
 
 if TYPE_CHECKING:
     from pytest_dbt_assets.project import DbtAssetsProject
@@ -231,7 +233,6 @@ def _parse_key(request: dict[str, Any], parse_args: list[str]) -> str:
 def _parse_in_server(request: dict[str, Any], parse_args: list[str]) -> Any:
     """Parse once in the server, as the request would; None when parsing fails (the child
     then runs the command normally and reports dbt's own error)."""
-    from dbt.adapters.factory import reset_adapters
     from dbt.cli.main import dbtRunner
 
     saved_env, saved_cwd = dict(os.environ), os.getcwd()
@@ -241,14 +242,33 @@ def _parse_in_server(request: dict[str, Any], parse_args: list[str]) -> Any:
         os.environ["DBT_LOG_LEVEL"] = "none"
         os.chdir(request["cwd"])
         result = dbtRunner().invoke(parse_args)
-        return result.result if result.success else None
+        if not result.success:
+            return None
+        _compile_macro_templates(result.result)
+        return result.result
     except Exception:  # noqa: BLE001 - fall back to a normal dbt run
         return None
     finally:
         os.environ.clear()
         os.environ.update(saved_env)
         os.chdir(saved_cwd)
-        reset_adapters()
+        release_duckdb()
+
+
+def _compile_macro_templates(manifest: Any) -> None:
+    """Fill dbt's Jinja template cache with every macro of ``manifest`` before any fork.
+
+    dbt compiles a macro's template the first time a command calls it and caches it by
+    its text, with no context: the same work in every child. Done once here, each child
+    inherits the compiled templates (about 0.2 s of a 5-model build).
+    """
+    from dbt_common.clients.jinja import template_cache
+
+    for macro in manifest.macros.values():
+        try:
+            template_cache.get_node_template(macro)
+        except Exception:  # noqa: BLE001, S112 - the child compiles it and reports dbt's own error
+            continue
 
 
 def _run_with_manifest(argv: list[str], manifest: Any) -> int:
@@ -298,6 +318,7 @@ def _run_child(conn: socket.socket, request: dict[str, Any], manifest: Any) -> N
         code = 1
     finally:
         try:
+            release_duckdb()  # close the file cleanly: os._exit runs no destructors
             sys.stdout.flush()
             sys.stderr.flush()
         finally:
@@ -320,6 +341,9 @@ def _serve_one(conn: socket.socket, manifests: dict[str, Any]) -> None:
     if request.get("prepare"):
         conn.sendall(EXIT_MARKER + b"0\n")
         return
+    # Objects alive now are the warm state every child shares: keep the collector from
+    # touching them, so a child's collections do not copy those pages.
+    gc.freeze()
     pid = os.fork()
     if pid == 0:
         _run_child(conn, request, manifest)

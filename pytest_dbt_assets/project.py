@@ -189,8 +189,10 @@ def build_project(source_dir: Path, workdir: Path) -> DbtAssetsProject:
 def write_profiles_yml(profiles_dir: Path, profile_name: str, duckdb_path: Path) -> None:
     """Write a profiles.yml whose only target is the DuckDB file at ``duckdb_path``.
 
-    ``keep_open: false`` makes dbt-duckdb close the file after each command, so Python
-    assets and row counting can open it between dbt steps.
+    ``keep_open: true`` is dbt-duckdb's own default since 1.9.2 (set here for older
+    versions): one DuckDB handle for the whole command rather than a close and reopen
+    between nodes. dbt always runs in a process of its own (the worker's child or
+    dagster-dbt's subprocess), so the file is free again when the command ends.
     """
     profile = {
         profile_name: {
@@ -200,7 +202,7 @@ def write_profiles_yml(profiles_dir: Path, profile_name: str, duckdb_path: Path)
                     "type": "duckdb",
                     "path": str(duckdb_path),
                     "threads": 4,
-                    "keep_open": False,
+                    "keep_open": True,
                 }
             },
         }
