@@ -58,6 +58,11 @@ def test_materialize_mart(dbt_assets_materialize):
 def test_materialize_all(dbt_assets_materialize):
     result = dbt_assets_materialize()
     assert result.success, result.failures
+
+
+def test_materialize_mart_again(dbt_assets_materialize):
+    result = dbt_assets_materialize(dbt_select="{select}")
+    assert result.success, result.failures
 """
 
 PYPROJECT_TOML = f'''\
@@ -161,7 +166,8 @@ def marts_yml(marts: list[str]) -> str:
 
 def write_tests(repo: Path, select: str, mart_key: str) -> None:
     """The benchmark's pytest suite: a graph test, then ``select`` (one mart and its upstream,
-    in dbt syntax), then every asset."""
+    in dbt syntax), then every asset, then ``select`` again (a typical later test: the worker
+    has long finished parsing)."""
     tests = repo / "tests"
     tests.mkdir(exist_ok=True)
     (tests / "test_graph.py").write_text(TEST_GRAPH_PY.format(mart_key=mart_key))

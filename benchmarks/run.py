@@ -5,9 +5,9 @@
 For each generated repo size (and example_project), every repeat works in fresh temporary
 folders, one per measurement, and times:
 
-(a) the plugin: one pytest session (graph test, `+mart` test, all-assets test), per-phase
-    durations from `--durations=0`, then a second session in the same repo copy (warm
-    caches); (a') the same with `--dbt-assets-runner=subprocess`;
+(a) the plugin: one pytest session (graph test, `+mart` test, all-assets test, `+mart`
+    again), per-phase durations from `--durations=0`, then a second session in the same
+    repo copy (warm caches); (a') the same with `--dbt-assets-runner=subprocess`;
 (b) the same assets by hand: `dbt parse`, import the definitions, `dagster.materialize`
     with a `DbtCliResource` (by_hand.py);
 (c) the dbt CLI: `dbt --version`, `dbt parse`, `dbt build --select ...`, `dbt build`;
@@ -55,11 +55,13 @@ ROWS = [
     ("a_setup", "(a) plugin: session setup: copy, dbt parse, import defs", "s"),
     ("a_select", "(a) plugin: materialize selection (test call)", "s"),
     ("a_all", "(a) plugin: materialize all (test call)", "s"),
+    ("a_again", "(a) plugin: materialize selection again, a later test (test call)", "s"),
     ("a_fixtures", "(a) plugin: other fixture setup + teardown (dbt worker, ...)", "s"),
-    ("a_wall", "(a) plugin: pytest wall, 3 tests", "s"),
+    ("a_wall", "(a) plugin: pytest wall, 4 tests", "s"),
     ("w_setup", "(a) plugin, second session in the same repo: session setup", "s"),
     ("w_select", "(a) plugin, second session in the same repo: materialize selection", "s"),
     ("w_all", "(a) plugin, second session in the same repo: materialize all", "s"),
+    ("w_again", "(a) plugin, second session in the same repo: materialize selection again", "s"),
     ("w_wall", "(a) plugin, second session in the same repo: pytest wall", "s"),
     ("s_select", f"(a') plugin, `{SUBPROCESS_RUNNER}`: materialize selection", "s"),
     ("s_all", f"(a') plugin, `{SUBPROCESS_RUNNER}`: materialize all", "s"),
@@ -81,6 +83,7 @@ ROWS = [
     ("a_select/s_select", "ratio a/a', selection", "x"),
     ("a_all/s_all", "ratio a/a', all", "x"),
     ("a_select/b_select", "ratio a/b, selection", "x"),
+    ("a_again/b_select", "ratio a/b, selection again (later test)", "x"),
     ("a_all/b_all", "ratio a/b, all", "x"),
     ("s_select/b_select", "ratio a'/b, selection", "x"),
     ("s_all/b_all", "ratio a'/b, all", "x"),
@@ -88,6 +91,7 @@ ROWS = [
     ("a_select/c_select", "ratio a/c, selection", "x"),
     ("a_all/c_all", "ratio a/c, all", "x"),
     ("a_select/d_select", "ratio a/d, selection", "x"),
+    ("a_again/d_select", "ratio a/d, selection again (later test)", "x"),
     ("a_all/d_all", "ratio a/d, all", "x"),
     ("a_rss/b_rss", "ratio a/b, peak RSS", "x"),
 ]
@@ -209,12 +213,14 @@ def measure_plugin(target: Target, folder: Path) -> dict[str, float]:
         "a_setup": session_setup,
         "a_select": phases["test_materialize_mart", "call"],
         "a_all": phases["test_materialize_all", "call"],
+        "a_again": phases["test_materialize_mart_again", "call"],
         "a_fixtures": sum(seconds for (_, phase), seconds in phases.items() if phase != "call") - session_setup,
         "a_wall": child.wall,
         "a_rss": child.peak_mb,
         "w_setup": warm_phases["test_graph", "setup"],
         "w_select": warm_phases["test_materialize_mart", "call"],
         "w_all": warm_phases["test_materialize_all", "call"],
+        "w_again": warm_phases["test_materialize_mart_again", "call"],
         "w_wall": warm.wall,
         "s_select": sub_phases["test_materialize_mart", "call"],
         "s_all": sub_phases["test_materialize_all", "call"],
