@@ -23,6 +23,7 @@ import gc
 import json
 import os
 import selectors
+import shutil
 import signal
 import socket
 import subprocess
@@ -90,41 +91,61 @@ sys.exit(2)
 
 
 class DbtWorker:
-    """Starts and stops the worker process; ``executable`` goes into ``DbtCliResource``."""
+    """Starts and stops the worker process; ``executable`` goes into ``DbtCliResource``.
 
-    def __init__(self, workdir: Path) -> None:
-        self.workdir = workdir
+    ``launch()`` returns at once: the socket is bound here and handed to the worker, so
+    requests (``prepare_build``, dbt commands) queue up while it is still importing dbt.
+    ``wait_ready()`` tells whether it started.
+    """
+
+    def __init__(self) -> None:
         # Unix socket paths are limited to ~100 bytes: keep it short, outside deep temp dirs.
-        self._socket_dir = Path(tempfile.mkdtemp(prefix="dbtw-"))
-        self.socket_path = self._socket_dir / "s"
-        self.executable = workdir / "dbt-worker-client"
+        self._dir = Path(tempfile.mkdtemp(prefix="dbtw-"))
+        self.socket_path = self._dir / "s"
+        self.executable = self._dir / "dbt"
         self._process: subprocess.Popen[str] | None = None
-        self._prepared: socket.socket | None = None
+        self._ready = False
+        self._prepared: dict[Path, socket.socket] = {}
 
-    def start(self, timeout: float = 120.0) -> None:
+    def launch(self) -> None:
         self.executable.write_text(
             CLIENT_TEMPLATE.format(python=sys.executable, socket_path=str(self.socket_path), marker=EXIT_MARKER),
             encoding="utf-8",
         )
         self.executable.chmod(0o755)
-        self._process = subprocess.Popen(
-            [sys.executable, "-m", "pytest_dbt_assets.dbt_worker", str(self.socket_path)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            text=True,
-            start_new_session=True,  # a Ctrl-C in the terminal goes to pytest, which cancels
-        )
+        with socket.socket(socket.AF_UNIX) as server:
+            server.bind(str(self.socket_path))
+            server.listen(16)
+            self._process = subprocess.Popen(
+                [sys.executable, "-m", "pytest_dbt_assets.dbt_worker", str(server.fileno())],
+                pass_fds=(server.fileno(),),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                text=True,
+                start_new_session=True,  # a Ctrl-C in the terminal goes to pytest, which cancels
+            )
+
+    def wait_ready(self, timeout: float = 120.0) -> None:
+        """Wait until the worker serves; stop it and raise RuntimeError if it does not."""
+        if self._ready:
+            return
+        process = self._process
+        assert process is not None and process.stdout is not None, "launch() first"
         deadline = time.monotonic() + timeout
-        assert self._process.stdout is not None
         while time.monotonic() < deadline:
-            line = self._process.stdout.readline()
+            line = process.stdout.readline()
             if line.strip() == READY_LINE:
+                self._ready = True
                 return
-            if not line and self._process.poll() is not None:
+            if not line and process.poll() is not None:
                 break
         self.stop()
         raise RuntimeError("the pytest-dbt-assets dbt worker did not start")
+
+    def start(self, timeout: float = 120.0) -> None:
+        self.launch()
+        self.wait_ready(timeout)
 
     def prepare_build(self, project: DbtAssetsProject) -> None:
         """Ask the worker to parse ``project`` now, as for the plain ``dbt build`` that
@@ -145,14 +166,17 @@ class DbtWorker:
             "cwd": str(project.project_dir.resolve()),
             "prepare": True,
         }
-        self._prepared = socket.socket(socket.AF_UNIX)
-        self._prepared.connect(str(self.socket_path))
-        self._prepared.sendall(json.dumps(request).encode() + b"\n")
+        if project.project_dir in self._prepared:
+            return
+        conn = socket.socket(socket.AF_UNIX)
+        conn.connect(str(self.socket_path))
+        conn.sendall(json.dumps(request).encode() + b"\n")
+        self._prepared[project.project_dir] = conn
 
     def stop(self) -> None:
-        if self._prepared is not None:
-            self._prepared.close()
-            self._prepared = None
+        for conn in self._prepared.values():
+            conn.close()
+        self._prepared.clear()
         process, self._process = self._process, None
         if process is not None and process.poll() is None:
             process.terminate()
@@ -163,11 +187,7 @@ class DbtWorker:
                 process.wait()
         if process is not None and process.stdout is not None:
             process.stdout.close()
-        self.socket_path.unlink(missing_ok=True)
-        try:
-            self._socket_dir.rmdir()
-        except OSError:
-            pass
+        shutil.rmtree(self._dir, ignore_errors=True)
 
 
 def _die_with_parent() -> None:
@@ -370,14 +390,13 @@ def _serve_one(conn: socket.socket, manifests: dict[str, Any]) -> None:
         pass
 
 
-def serve(socket_path: str) -> None:
-    """The worker's main loop: one request at a time, each in a forked child."""
+def serve(server_fd: int) -> None:
+    """The worker's main loop on the listening socket ``server_fd`` (bound by pytest): one
+    request at a time, each in a forked child."""
     _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    server = socket.socket(fileno=server_fd)
     _warm_imports()
-    server = socket.socket(socket.AF_UNIX)
-    server.bind(socket_path)
-    server.listen(8)
     print(READY_LINE, flush=True)
     manifests: dict[str, Any] = {}
     while True:
@@ -387,4 +406,4 @@ def serve(socket_path: str) -> None:
 
 
 if __name__ == "__main__":
-    serve(sys.argv[1])
+    serve(int(sys.argv[1]))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import pytest
 
@@ -11,7 +11,11 @@ from pytest_dbt_assets.errors import DbtAssetsError, ProjectNotFoundError
 from pytest_dbt_assets.report import SummaryReporter
 from pytest_dbt_assets.settings import FLAGS, OPTIONS, Settings, resolve_settings
 
+if TYPE_CHECKING:
+    from pytest_dbt_assets.dbt_worker import DbtWorker
+
 SETTINGS_KEY = pytest.StashKey[Settings]()
+WORKER_KEY = pytest.StashKey["DbtWorker"]()
 MARKER = "dbt_assets"
 MARKER_HELP = (
     "dbt_assets(select=None, dbt_select=None, vars=None, data=None, row_tolerance=None): "
@@ -58,6 +62,29 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Start the warm dbt worker as soon as a collected test will need it: its imports and
+    its parse then overlap with the session's own set-up instead of the first test's."""
+    if session.config.option.collectonly:
+        return
+    if any("dbt_assets_dbt_executable" in getattr(item, "fixturenames", ()) for item in session.items):
+        _worker(session.config)
+
+
+def _worker(config: pytest.Config) -> DbtWorker | None:
+    """The session's dbt worker, launched on first use; None with the subprocess runner."""
+    from pytest_dbt_assets.dbt_worker import DbtWorker
+
+    if config.stash[SETTINGS_KEY].runner == "subprocess":
+        return None
+    worker = config.stash.get(WORKER_KEY, None)
+    if worker is None:
+        worker = config.stash[WORKER_KEY] = DbtWorker()
+        config.add_cleanup(worker.stop)
+        worker.launch()
+    return worker
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session: pytest.Session) -> None:
     config = session.config
@@ -100,6 +127,9 @@ def dbt_assets_project(request: pytest.FixtureRequest, tmp_path_factory: pytest.
         write_user_manifest(project)
     except DbtAssetsError as error:
         _fail(error)
+    worker = request.config.stash.get(WORKER_KEY, None)
+    if worker is not None:  # launched at collection: let it parse while Dagster loads
+        worker.prepare_build(project)
     return project
 
 
@@ -157,19 +187,18 @@ def dbt_assets_dbt_executable(request: pytest.FixtureRequest, dbt_assets_project
     """Session: the dbt executable every ``DbtCliResource`` runs during materializations.
 
     With ``dbt_assets_runner = worker`` (the default) it is a small client of a warm dbt
-    process started here and stopped at the end of the session: dagster-dbt still runs
-    ``dbt build`` as a subprocess and reads dbt's own JSON lines, without paying for Python
-    and dbt start-up each time. With ``subprocess`` it is None: the resource's own dbt.
+    process (started once collection shows a test needs it, stopped at the end of the
+    session): dagster-dbt still runs ``dbt build`` as a subprocess and reads dbt's own JSON
+    lines, without paying for Python and dbt start-up each time. With ``subprocess`` it is
+    None: the resource's own dbt.
     """
-    from pytest_dbt_assets.dbt_worker import DbtWorker
-
-    if request.config.stash[SETTINGS_KEY].runner == "subprocess":
+    worker = _worker(request.config)
+    if worker is None:
         yield None
         return
-    worker = DbtWorker(dbt_assets_project.project_dir.parent)
-    worker.start()
-    worker.prepare_build(dbt_assets_project)
     try:
+        worker.prepare_build(dbt_assets_project)
+        worker.wait_ready()
         yield str(worker.executable)
     finally:
         worker.stop()
