@@ -13,7 +13,7 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
@@ -30,15 +30,18 @@ def env_vars_read(content: bytes) -> set[str]:
     return {name.decode(errors="replace") for name in _ENV_VAR_USE.findall(content)}
 
 
-def fingerprint(project_dir: Path, *, profile: str, target: str) -> str:
-    """sha256 of the project's files, the dbt and adapter versions, the profile and target,
-    and the values of environment variables the project reads with ``env_var()``."""
+def fingerprint(project_dir: Path, *, profile: str, target: str, skip: Collection[str] = ()) -> str:
+    """sha256 of the project's files (but those under the top-level folders named in
+    ``skip``), the dbt and adapter versions, the profile and target, and the values of
+    environment variables the project reads with ``env_var()``."""
     digest = hashlib.sha256()
     env_names: set[str] = set()
     for name in ("dbt-core", "dbt-duckdb", "dbt-adapters"):
         digest.update(f"{name}={_version(name)}\n".encode())
     digest.update(f"format={FORMAT} profile={profile} target={target}\n".encode())
     for path in sorted(p for p in project_dir.rglob("*") if p.is_file()):
+        if path.relative_to(project_dir).parts[0] in skip:
+            continue
         content = path.read_bytes()
         env_names.update(env_vars_read(content))
         digest.update(str(path.relative_to(project_dir)).encode() + b"\0")
@@ -85,14 +88,42 @@ def read_entry(path: Path, key: str) -> str | None:
 def write_entry(path: Path, key: str, text: str) -> None:
     """Write atomically: readers see the old entry or the whole new one, never a part."""
     envelope = {"format": FORMAT, "key": key, "sha256": hashlib.sha256(text.encode()).hexdigest(), "manifest": text}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".entry-", suffix=".json")
+    _write_atomically(path, json.dumps(envelope).encode())
+
+
+def _write_atomically(path: Path, content: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".entry-", suffix=path.suffix)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(envelope, handle)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(content)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def read_partial_parse(cache_dir: Path, key: str) -> tuple[str, bytes] | None:
+    """dbt's ``partial_parse.msgpack`` cached for ``key`` and the project folder it was made
+    in; None when missing, of another key, or corrupted."""
+    try:
+        envelope = json.loads((cache_dir / f"{key}.json").read_text(encoding="utf-8"))
+        content = (cache_dir / f"{key}.msgpack").read_bytes()
+        if envelope["format"] != FORMAT or envelope["key"] != key:
+            return None
+        if hashlib.sha256(content).hexdigest() != envelope["sha256"]:
+            return None
+        return str(envelope["made_in"]), content
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def write_partial_parse(cache_dir: Path, key: str, made_in: str, content: bytes) -> None:
+    """Cache ``content`` for ``key``: the file first, then the envelope holding its checksum,
+    so a reader never trusts a half-written pair."""
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    _write_atomically(cache_dir / f"{key}.msgpack", content)
+    envelope = {"format": FORMAT, "key": key, "made_in": made_in, "sha256": hashlib.sha256(content).hexdigest()}
+    _write_atomically(cache_dir / f"{key}.json", json.dumps(envelope).encode())
 
 
 def cached_manifest_text(cache_dir: Path, key: str, project_dir: Path, parse: Callable[[], str]) -> tuple[str, bool]:
@@ -116,5 +147,5 @@ def prune(cache_dir: Path, keep: int = KEEP_ENTRIES) -> None:
     """Drop all but the ``keep`` most recently used entries."""
     entries = sorted(cache_dir.glob("*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
     for old in entries[keep:]:
-        old.unlink(missing_ok=True)
-        old.with_suffix(".lock").unlink(missing_ok=True)
+        for suffix in (".json", ".msgpack", ".lock"):
+            old.with_suffix(suffix).unlink(missing_ok=True)

@@ -18,8 +18,10 @@ DuckDB handles die with it. Ctrl-C (or the client going away) interrupts the chi
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import gc
+import hashlib
 import json
 import os
 import selectors
@@ -30,16 +32,28 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import deque
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pytest_dbt_assets.cache import env_vars_read
+from pytest_dbt_assets.cache import (
+    PLACEHOLDER,
+    env_vars_read,
+    fingerprint,
+    locked,
+    prune,
+    read_partial_parse,
+    write_partial_parse,
+)
 from pytest_dbt_assets.project import release_duckdb
 
 if TYPE_CHECKING:
     from pytest_dbt_assets.project import DbtAssetsProject
 
 EXIT_MARKER = b"\x00\x00dbt-assets-exit:"
+PARTIAL_PARSE_FILE = "partial_parse.msgpack"  # dbt's name, in the target folder
+CACHE_NOTE = "partial_parse.from_cache.txt"  # beside a partial-parse file restored from the cache
 READY_LINE = "dbt-assets-worker ready"
 
 CLIENT_TEMPLATE = '''#!{python} -IS
@@ -98,7 +112,8 @@ class DbtWorker:
     ``wait_ready()`` tells whether it started.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, cache_dir: Path | None = None) -> None:
+        self.cache_dir = cache_dir
         # Unix socket paths are limited to ~100 bytes: keep it short, outside deep temp dirs.
         self._dir = Path(tempfile.mkdtemp(prefix="dbtw-"))
         self.socket_path = self._dir / "s"
@@ -117,7 +132,13 @@ class DbtWorker:
             server.bind(str(self.socket_path))
             server.listen(16)
             self._process = subprocess.Popen(
-                [sys.executable, "-m", "pytest_dbt_assets.dbt_worker", str(server.fileno())],
+                [
+                    sys.executable,
+                    "-m",
+                    "pytest_dbt_assets.dbt_worker",
+                    str(server.fileno()),
+                    *([str(self.cache_dir)] if self.cache_dir is not None else []),
+                ],
                 pass_fds=(server.fileno(),),
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
@@ -250,9 +271,14 @@ def _parse_key(request: dict[str, Any], parse_args: list[str]) -> str:
     return json.dumps([request["cwd"], parse_args, sorted(env.items())])
 
 
-def _parse_in_server(request: dict[str, Any], parse_args: list[str]) -> Any:
+def _parse_in_server(request: dict[str, Any], parse_args: list[str], cache_dir: Path | None) -> Any:
     """Parse once in the server, as the request would; None when parsing fails (the child
-    then runs the command normally and reports dbt's own error)."""
+    then runs the command normally and reports dbt's own error).
+
+    With ``cache_dir``, dbt's partial-parse file of an earlier session's identical parse is
+    put where dbt looks for it, so dbt only checks the files instead of parsing them; a new
+    or refused one is cached after the parse. Cache trouble only means a full parse.
+    """
     from dbt.cli.main import dbtRunner
 
     saved_env, saved_cwd = dict(os.environ), os.getcwd()
@@ -261,10 +287,28 @@ def _parse_in_server(request: dict[str, Any], parse_args: list[str]) -> Any:
         os.environ.update(request["env"])
         os.environ["DBT_LOG_LEVEL"] = "none"
         os.chdir(request["cwd"])
-        result = dbtRunner().invoke(parse_args)
-        if not result.success:
-            return None
-        _compile_macro_templates(result.result)
+        target = Path(os.environ.get("DBT_TARGET_PATH") or "target").resolve()
+        key = _disk_key(request, parse_args) if cache_dir is not None else None
+        refused: list[str] = []
+
+        def note_refusal(event: Any) -> None:
+            if event.info.name == "UnableToPartialParse":
+                refused.append(str(event.info.msg))
+
+        # The lock makes a concurrent worker wait for this parse, then start from its file.
+        with locked(cache_dir / f"{key}.lock") if cache_dir and key else contextlib.nullcontext():
+            made_in = _restore_partial_parse(cache_dir, key, target) if cache_dir and key else None
+            with _profile_path_may_differ() if made_in else contextlib.nullcontext():
+                result = dbtRunner(callbacks=[note_refusal]).invoke(parse_args)
+            if not result.success:
+                return None
+            if made_in is not None:
+                _move_seeds(result.result, made_in, request["cwd"])
+                # Says where the manifest came from, for whoever wonders (and the tests).
+                verdict = f"full parse: {'; '.join(refused)}" if refused else "used by dbt"
+                (target / CACHE_NOTE).write_text(f"made in {made_in}\n{verdict}\n", encoding="utf-8")
+            if cache_dir and key and (made_in is None or refused):
+                _save_partial_parse(cache_dir, key, request["cwd"], target)
         return result.result
     except Exception:  # noqa: BLE001 - fall back to a normal dbt run
         return None
@@ -275,20 +319,109 @@ def _parse_in_server(request: dict[str, Any], parse_args: list[str]) -> Any:
         release_duckdb()
 
 
-def _compile_macro_templates(manifest: Any) -> None:
-    """Fill dbt's Jinja template cache with every macro of ``manifest`` before any fork.
+def _restore_partial_parse(cache_dir: Path, key: str, target: Path) -> str | None:
+    """Put the cached partial-parse file for ``key`` where dbt looks for it; the project
+    folder it was made in, or None when there is none to trust."""
+    entry = read_partial_parse(cache_dir, key)
+    if entry is None:
+        return None
+    made_in, content = entry
+    target.mkdir(parents=True, exist_ok=True)
+    (target / PARTIAL_PARSE_FILE).write_bytes(content)
+    os.utime(cache_dir / f"{key}.json")
+    return made_in
 
-    dbt compiles a macro's template the first time a command calls it and caches it by
-    its text, with no context: the same work in every child. Done once here, each child
-    inherits the compiled templates (about 0.2 s of a 5-model build).
+
+def _save_partial_parse(cache_dir: Path, key: str, project_dir: str, target: Path) -> None:
+    parsed = target / PARTIAL_PARSE_FILE
+    if parsed.is_file():
+        write_partial_parse(cache_dir, key, project_dir, parsed.read_bytes())
+        prune(cache_dir)
+
+
+def _disk_key(request: dict[str, Any], parse_args: list[str]) -> str | None:
+    """What the parse depends on, with the session's temporary folder left out: the
+    project's files, the generated profile, the flags and the environment dbt reads."""
+    project_dir = Path(request["cwd"])
+    profiles_dir = _flag_value(parse_args, "--profiles-dir") or request["env"].get("DBT_PROFILES_DIR") or ""
+    profiles = Path(profiles_dir) / "profiles.yml"
+    if not profiles.is_file() or not (project_dir / "dbt_project.yml").is_file():
+        return None
+    session_dir = str(project_dir.parent)
+    inputs = json.dumps(
+        [
+            fingerprint(project_dir, profile="", target="", skip={"target", "logs"}),
+            profiles.read_text(encoding="utf-8").replace(session_dir, PLACEHOLDER),
+            _parse_key(request, parse_args).replace(session_dir, PLACEHOLDER),
+        ]
+    )
+    return hashlib.sha256(inputs.encode()).hexdigest()
+
+
+def _flag_value(args: list[str], name: str) -> str | None:
+    """The value given to ``name`` in ``args`` (``--name value`` or ``--name=value``)."""
+    for index, arg in enumerate(args):
+        if arg == name and index + 1 < len(args):
+            return args[index + 1]
+        if arg.startswith(name + "="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+@contextlib.contextmanager
+def _profile_path_may_differ() -> Iterator[None]:
+    """Let dbt accept a partial-parse file made with another DuckDB path.
+
+    dbt rejects the file when the profile's connection details differ; the plugin's profile
+    differs between sessions only by its temporary folder, which the cache key leaves out
+    and checks everything else. Without the hook (another dbt), dbt simply parses in full.
+    """
+    try:
+        from dbt.parser.manifest import ManifestLoader
+
+        original = ManifestLoader.is_partial_parsable
+    except (ImportError, AttributeError):
+        yield
+        return
+
+    def is_partial_parsable(loader: Any, manifest: Any) -> Any:
+        manifest.state_check.profile_hash = loader.manifest.state_check.profile_hash
+        return original(loader, manifest)
+
+    ManifestLoader.is_partial_parsable = is_partial_parsable  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        ManifestLoader.is_partial_parsable = original  # type: ignore[method-assign]
+
+
+def _move_seeds(manifest: Any, made_in: str, project_dir: str) -> None:
+    """Seeds keep the absolute folder they were parsed in (dbt reads the CSV from there);
+    point those restored from another session's folder at this one."""
+    for node in manifest.nodes.values():
+        root = getattr(node, "root_path", None)
+        if isinstance(root, str) and (root == made_in or root.startswith(made_in + os.sep)):
+            node.root_path = project_dir + root[len(made_in) :]
+
+
+def _compile_macro_templates(pending: deque[Any], server: socket.socket) -> None:
+    """While no request waits, fill dbt's Jinja template cache with the ``pending`` macros.
+
+    dbt compiles a macro's template the first time a command calls it and caches it by its
+    text, with no context: the same work in every child. Done here between requests, each
+    later child inherits the compiled templates (about 0.2 s of a 5-model build); a child
+    forked before the end compiles the rest itself, as dbt would.
     """
     from dbt_common.clients.jinja import template_cache
 
-    for macro in manifest.macros.values():
-        try:
-            template_cache.get_node_template(macro)
-        except Exception:  # noqa: BLE001, S112 - the child compiles it and reports dbt's own error
-            continue
+    with selectors.DefaultSelector() as selector:
+        selector.register(server, selectors.EVENT_READ)
+        while pending and not selector.select(timeout=0):
+            for _ in range(min(20, len(pending))):
+                try:
+                    template_cache.get_node_template(pending.popleft())
+                except Exception:  # noqa: BLE001, S112 - the child compiles it and reports dbt's error
+                    continue
 
 
 def _run_with_manifest(argv: list[str], manifest: Any) -> int:
@@ -345,7 +478,7 @@ def _run_child(conn: socket.socket, request: dict[str, Any], manifest: Any) -> N
             os._exit(code)
 
 
-def _serve_one(conn: socket.socket, manifests: dict[str, Any]) -> None:
+def _serve_one(conn: socket.socket, manifests: dict[str, Any], cache_dir: Path | None, pending: deque[Any]) -> None:
     reader = conn.makefile("rb")
     line = reader.readline()
     if not line:
@@ -356,7 +489,9 @@ def _serve_one(conn: socket.socket, manifests: dict[str, Any]) -> None:
     if parse_args is not None:
         key = _parse_key(request, parse_args)
         if key not in manifests:
-            manifests[key] = _parse_in_server(request, parse_args)
+            manifests[key] = _parse_in_server(request, parse_args, cache_dir)
+            if manifests[key] is not None:
+                pending.extend(manifests[key].macros.values())
         manifest = manifests[key]
     if request.get("prepare"):
         conn.sendall(EXIT_MARKER + b"0\n")
@@ -390,20 +525,22 @@ def _serve_one(conn: socket.socket, manifests: dict[str, Any]) -> None:
         pass
 
 
-def serve(server_fd: int) -> None:
+def serve(server_fd: int, cache_dir: Path | None) -> None:
     """The worker's main loop on the listening socket ``server_fd`` (bound by pytest): one
-    request at a time, each in a forked child."""
+    request at a time, each in a forked child. Partial-parse files are kept in ``cache_dir``."""
     _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     server = socket.socket(fileno=server_fd)
     _warm_imports()
     print(READY_LINE, flush=True)
     manifests: dict[str, Any] = {}
+    pending: deque[Any] = deque()  # macros whose templates are not compiled yet
     while True:
+        _compile_macro_templates(pending, server)
         conn, _ = server.accept()
         with conn:
-            _serve_one(conn, manifests)
+            _serve_one(conn, manifests, cache_dir, pending)
 
 
 if __name__ == "__main__":
-    serve(int(sys.argv[1]))
+    serve(int(sys.argv[1]), Path(sys.argv[2]) if len(sys.argv) > 2 else None)

@@ -79,7 +79,9 @@ def _worker(config: pytest.Config) -> DbtWorker | None:
         return None
     worker = config.stash.get(WORKER_KEY, None)
     if worker is None:
-        worker = config.stash[WORKER_KEY] = DbtWorker()
+        project_dir = config.stash[SETTINGS_KEY].project_dir
+        cache_dir = project_dir / "target" / "dbt_assets_cache" / "partial_parse" if project_dir else None
+        worker = config.stash[WORKER_KEY] = DbtWorker(cache_dir)
         config.add_cleanup(worker.stop)
         worker.launch()
     return worker

@@ -7,7 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from pytest_dbt_assets.cache import PLACEHOLDER, cached_manifest_text, fingerprint, read_entry, write_entry
+from pytest_dbt_assets.cache import (
+    PLACEHOLDER,
+    cached_manifest_text,
+    fingerprint,
+    read_entry,
+    read_partial_parse,
+    write_entry,
+    write_partial_parse,
+)
 from tests.repos import write_files
 
 GRAPH_TEST = """
@@ -110,3 +118,41 @@ def test_entries_store_no_temp_path(tmp_path: Path) -> None:
     assert json.loads(text)["nodes"]["a"]["root_path"] == str(other)
     write_entry(tmp_path / "cache/k.json", "k", "{}")
     assert read_entry(tmp_path / "cache/k.json", "another-key") is None
+
+
+SEED_ROWS_TEST = """
+    def test_seeds_load(dbt_assets_materialize, dbt_assets_project):
+        assert dbt_assets_materialize(dbt_select="+customers +orders").success
+        assert dbt_assets_project.query("select count(*) from raw_customers") == [(3,)]
+"""
+
+
+def test_worker_reuses_partial_parse_from_a_deleted_session(shop_repo: pytest.Pytester) -> None:
+    """The dbt worker's parse of a later session starts from the partial-parse file cached by
+    the first; seeds still load, from the new folder (dbt keeps their absolute path)."""
+    import shutil
+
+    from pytest_dbt_assets.dbt_worker import CACHE_NOTE
+
+    write_files(shop_repo.path, {"tests/test_seeds.py": SEED_ROWS_TEST})
+    first, second = shop_repo.path / "first", shop_repo.path / "second"
+    shop_repo.runpytest(f"--basetemp={first}").assert_outcomes(passed=1)
+    cached = sorted((shop_repo.path / "shop/target/dbt_assets_cache/partial_parse").glob("*.msgpack"))
+    assert len(cached) == 1
+    assert not list(first.rglob(CACHE_NOTE))  # the first session parsed in full
+    shutil.rmtree(first)
+    shop_repo.runpytest(f"--basetemp={second}").assert_outcomes(passed=1)
+    [note] = second.rglob(CACHE_NOTE)
+    made_in, verdict = note.read_text().splitlines()
+    assert made_in == f"made in {first}/dbt_assets0/project"
+    assert verdict == "used by dbt"
+
+
+def test_damaged_partial_parse_entry_is_not_trusted(tmp_path: Path) -> None:
+    write_partial_parse(tmp_path, "k", "/old/project", b"\x81\xa1a\x01")
+    assert read_partial_parse(tmp_path, "k") == ("/old/project", b"\x81\xa1a\x01")
+    assert read_partial_parse(tmp_path, "other") is None
+    (tmp_path / "k.msgpack").write_bytes(b"\x81\xa1a\x02")  # same size, other content
+    assert read_partial_parse(tmp_path, "k") is None
+    (tmp_path / "k.msgpack").unlink()
+    assert read_partial_parse(tmp_path, "k") is None
