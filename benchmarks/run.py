@@ -12,7 +12,9 @@ folders, one per measurement, and times:
     with a `DbtCliResource` (by_hand.py);
 (c) the dbt CLI: `dbt --version`, `dbt parse`, `dbt build --select ...`, `dbt build`;
 (d) the floor: warm `dbtRunner(manifest=...)` builds (dbt_floor.py);
-(e) a pytest session running the graph test only;
+(e) a pytest session running the graph test only, with a warm manifest cache;
+(g) dagster-dbt alone: a process importing the definitions from a parsed manifest and
+    resolving the asset graph (defs_only.py), the baseline of (e);
 (f) peak RSS of (a), (a') and (b): the largest process of each child's tree, from `os.wait4`.
 
 It prints a Markdown table of medians and writes it, with the machine, to RESULTS.md.
@@ -76,7 +78,8 @@ ROWS = [
     ("c_all", "(c) CLI: `dbt build`", "s"),
     ("d_select", "(d) warm dbtRunner: build selection", "s"),
     ("d_all", "(d) warm dbtRunner: build all", "s"),
-    ("e_wall", "(e) pytest wall, graph test only", "s"),
+    ("e_wall", "(e) pytest wall, graph test only, warm manifest cache", "s"),
+    ("g_wall", "(g) dagster-dbt alone: python, imports, definitions from the manifest, asset graph", "s"),
     ("a_rss", "(f) peak RSS, plugin pytest session", "MB"),
     ("s_rss", "(f) peak RSS, plugin pytest session, subprocess runner", "MB"),
     ("b_rss", "(f) peak RSS, by-hand script", "MB"),
@@ -94,6 +97,7 @@ ROWS = [
     ("a_again/d_select", "ratio a/d, selection again (later test)", "x"),
     ("a_all/d_all", "ratio a/d, all", "x"),
     ("a_rss/b_rss", "ratio a/b, peak RSS", "x"),
+    ("e_wall/g_wall", "ratio e/g, graph-only session", "x"),
 ]
 
 
@@ -207,7 +211,9 @@ def measure_plugin(target: Target, folder: Path) -> dict[str, float]:
     child, phases = run_suite(repo)
     warm, warm_phases = run_suite(repo)
     sub, sub_phases = run_suite(fresh_repo(target, folder / "subprocess"), SUBPROCESS_RUNNER)
-    graph_only, _ = run_suite(fresh_repo(target, folder / "graph"), "tests/test_graph.py")
+    graph_repo = fresh_repo(target, folder / "graph")
+    run_suite(graph_repo, "tests/test_graph.py")  # fills the manifest cache
+    graph_only, _ = run_suite(graph_repo, "tests/test_graph.py")
     session_setup = phases["test_graph", "setup"]
     return {
         "a_setup": session_setup,
@@ -265,7 +271,12 @@ def measure_by_hand(target: Target, folder: Path) -> dict[str, float]:
         args += ["--duckdb-resource", key]
     child = run_child(args, repo)
     report = read_report(child.output)
+    # (g) in the same repo, now that `dbt parse` has written target/manifest.json.
+    defs_only = run_child(
+        [sys.executable, HERE / "defs_only.py", "--repo", repo, "--definitions", target.definitions], repo
+    )
     return {
+        "g_wall": defs_only.wall,
         "assets": report["assets"],
         "selected": report["selected"],
         "b_setup": report["parse"] + report["import"],
