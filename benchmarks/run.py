@@ -58,7 +58,7 @@ ROWS = [
     ("a_select", "(a) plugin: materialize selection (test call)", "s"),
     ("a_all", "(a) plugin: materialize all (test call)", "s"),
     ("a_again", "(a) plugin: materialize selection again, a later test (test call)", "s"),
-    ("a_fixtures", "(a) plugin: other fixture setup + teardown (dbt worker, ...)", "s"),
+    ("a_fixtures", "(a) plugin: other fixture setup + teardown", "s"),
     ("a_wall", "(a) plugin: pytest wall, 4 tests", "s"),
     ("w_setup", "(a) plugin, second session in the same repo: session setup", "s"),
     ("w_select", "(a) plugin, second session in the same repo: materialize selection", "s"),

@@ -288,7 +288,7 @@ def _parse_in_server(request: dict[str, Any], parse_args: list[str], cache_dir: 
         os.environ["DBT_LOG_LEVEL"] = "none"
         os.chdir(request["cwd"])
         target = Path(os.environ.get("DBT_TARGET_PATH") or "target").resolve()
-        key = _disk_key(request, parse_args) if cache_dir is not None else None
+        key = _disk_key(request, parse_args) if cache_dir is not None and _writable(cache_dir) else None
         refused: list[str] = []
 
         def note_refusal(event: Any) -> None:
@@ -334,9 +334,20 @@ def _restore_partial_parse(cache_dir: Path, key: str, target: Path) -> str | Non
 
 def _save_partial_parse(cache_dir: Path, key: str, project_dir: str, target: Path) -> None:
     parsed = target / PARTIAL_PARSE_FILE
-    if parsed.is_file():
-        write_partial_parse(cache_dir, key, project_dir, parsed.read_bytes())
-        prune(cache_dir)
+    try:
+        if parsed.is_file():
+            write_partial_parse(cache_dir, key, project_dir, parsed.read_bytes())
+            prune(cache_dir)
+    except OSError:  # a full disk or a read-only tree costs the next session a parse, no more
+        pass
+
+
+def _writable(cache_dir: Path) -> bool:
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return False
+    return os.access(cache_dir, os.W_OK)
 
 
 def _disk_key(request: dict[str, Any], parse_args: list[str]) -> str | None:
