@@ -190,8 +190,12 @@ class DbtWorker:
         if project.project_dir in self._prepared:
             return
         conn = socket.socket(socket.AF_UNIX)
-        conn.connect(str(self.socket_path))
-        conn.sendall(json.dumps(request).encode() + b"\n")
+        try:
+            conn.connect(str(self.socket_path))
+            conn.sendall(json.dumps(request).encode() + b"\n")
+        except OSError:  # the worker is gone: wait_ready() says so where it matters
+            conn.close()
+            return
         self._prepared[project.project_dir] = conn
 
     def stop(self) -> None:

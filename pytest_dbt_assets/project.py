@@ -191,8 +191,9 @@ def write_profiles_yml(profiles_dir: Path, profile_name: str, duckdb_path: Path)
 
     ``keep_open: true`` is dbt-duckdb's own default since 1.9.2 (set here for older
     versions): one DuckDB handle for the whole command rather than a close and reopen
-    between nodes. dbt always runs in a process of its own (the worker's child or
-    dagster-dbt's subprocess), so the file is free again when the command ends.
+    between nodes. Materializations run dbt in a process of its own (the worker's child or
+    dagster-dbt's subprocess), and :func:`run_dbt` releases the file after each in-process
+    command, so it is free again when the command ends.
     """
     profile = {
         profile_name: {
