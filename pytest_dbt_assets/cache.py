@@ -88,11 +88,13 @@ def read_entry(path: Path, key: str) -> str | None:
 def write_entry(path: Path, key: str, text: str) -> None:
     """Write atomically: readers see the old entry or the whole new one, never a part."""
     envelope = {"format": FORMAT, "key": key, "sha256": hashlib.sha256(text.encode()).hexdigest(), "manifest": text}
-    _write_atomically(path, json.dumps(envelope).encode())
+    write_atomically(path, json.dumps(envelope).encode())
 
 
-def _write_atomically(path: Path, content: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".entry-", suffix=path.suffix)
+def write_atomically(path: Path, content: bytes, *, prefix: str = ".entry-") -> None:
+    """Replace ``path`` with ``content`` through a temp file beside it (named ``prefix``...),
+    so a reader sees the old file or the whole new one, never a part."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=prefix, suffix=path.suffix)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(content)
@@ -121,9 +123,9 @@ def write_partial_parse(cache_dir: Path, key: str, made_in: str, content: bytes)
     """Cache ``content`` for ``key``: the file first, then the envelope holding its checksum,
     so a reader never trusts a half-written pair."""
     cache_dir.mkdir(parents=True, exist_ok=True)
-    _write_atomically(cache_dir / f"{key}.msgpack", content)
+    write_atomically(cache_dir / f"{key}.msgpack", content)
     envelope = {"format": FORMAT, "key": key, "made_in": made_in, "sha256": hashlib.sha256(content).hexdigest()}
-    _write_atomically(cache_dir / f"{key}.json", json.dumps(envelope).encode())
+    write_atomically(cache_dir / f"{key}.json", json.dumps(envelope).encode())
 
 
 def cached_manifest_text(cache_dir: Path, key: str, project_dir: Path, parse: Callable[[], str]) -> tuple[str, bool]:

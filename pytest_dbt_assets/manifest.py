@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
-from pytest_dbt_assets.cache import cached_manifest_text, fingerprint
+from pytest_dbt_assets.cache import cached_manifest_text, fingerprint, write_atomically
 from pytest_dbt_assets.errors import DbtParseError
 from pytest_dbt_assets.project import DbtAssetsProject, describe_dbt_failure, run_dbt
 
@@ -105,12 +103,5 @@ def write_user_manifest(project: DbtAssetsProject) -> Path:
     if path.exists() and path.read_bytes() == content:
         return path
     path.parent.mkdir(exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".manifest-", suffix=".json")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(content)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomically(path, content, prefix=".manifest-")
     return path
