@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import json
 import tempfile
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pytest_dbt_assets.errors import SourceDataError
+
+if TYPE_CHECKING:
+    import duckdb
 
 DATA_FILE_SUFFIXES = (".csv", ".parquet", ".json")
 _READERS = {".csv": "read_csv", ".parquet": "read_parquet", ".json": "read_json_auto"}
@@ -29,59 +34,111 @@ def load_sources(
     *,
     provided: Mapping[str, Any],
     data_dir: Path | None,
+    attached: Mapping[str, Path] | None = None,
 ) -> list[str]:
-    """Create each dbt source table that does not exist yet in ``duckdb_path``.
+    """Create each dbt source table that does not exist yet in ``duckdb_path``, when there is
+    something to create it from.
 
     Precedence: rows given by the test (``provided``: ``"source.table"`` -> list of dicts,
     CSV path or DataFrame), then ``<data_dir>/<source>/<table>.csv|.parquet|.json``, then an
-    empty table typed from the columns declared in the source's YAML. Returns the labels of
-    the tables created.
+    empty table typed from the columns declared in the source's YAML. A source with none of
+    these is left alone: dbt may never read it (a ``{{ source() }}`` in a SQL comment, a model
+    that does not query it), and when dbt does, :func:`missing_source_hint` explains the
+    failure. A source that pins ``database: X`` is created in the DuckDB file ``attached[X]``.
+    Returns the labels of the tables created.
     """
-    import duckdb
-
     created: list[str] = []
     sources = sorted(sources, key=source_label)
-    if not sources:
+    todo = [source for source in sources if has_data(source, provided, data_dir)]
+    if not todo:
         return created
-    with duckdb.connect(str(duckdb_path)) as con:
+    with open_database(duckdb_path, attached or {}) as con:
         catalog = con.execute("select current_database()").fetchone()[0]  # type: ignore[index]
-        for source in sources:
+        for source in todo:
             label = source_label(source)
             database = source.get("database") or catalog
-            if database != catalog:
+            if database.lower() != catalog.lower() and database.lower() not in {a.lower() for a in attached or {}}:
                 raise SourceDataError(
-                    f"Source {label} lives in database {database!r}, but the test database is "
-                    f"{catalog!r}. Remove `database:` from the source's YAML (or make it "
-                    "`{{ target.database }}`) so it resolves to the test's DuckDB."
+                    f"Source {label} lives in database {database!r}, which the test profile does not "
+                    f"attach (the test database is {catalog!r}). This is a bug of pytest-dbt-assets: "
+                    "please report it with the source's YAML."
                 )
             schema, table = source["schema"], source.get("identifier") or source["name"]
-            relation = f"{quote(schema)}.{quote(table)}"
+            relation = f"{quote(database)}.{quote(schema)}.{quote(table)}"
             exists = con.execute(
-                "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
-                [schema, table],
+                "select count(*) from information_schema.tables "
+                "where table_catalog ilike ? and table_schema = ? and table_name = ?",
+                [database, schema, table],
             ).fetchone()[0]  # type: ignore[index]
             if exists:
                 continue
-            con.execute(f"create schema if not exists {quote(schema)}")
+            con.execute(f"create schema if not exists {quote(database)}.{quote(schema)}")
             declared = declared_columns(source)
             if label in provided:
                 _load_value(con, relation, provided[label], declared, label)
             elif data_dir is not None and (path := find_data_file(data_dir, source)) is not None:
                 _load_query(con, relation, f"{_READERS[path.suffix]}({_sql_string(path)})", declared, str(path), label)
-            elif declared:
+            else:
                 columns = ", ".join(f"{quote(name)} {kind}" for name, kind in declared.items())
                 con.execute(f"create table {relation} ({columns})")
-            else:
-                raise SourceDataError(
-                    f"dbt source {label} has no data: no selected asset produces it, the test gave "
-                    "no rows, and it declares no columns. Provide it in one of three ways: "
-                    f"(1) rows from the test: @pytest.mark.dbt_assets(data={{'{label}': [...]}}) or "
-                    f"the dbt_assets_data fixture; (2) a file {source['source_name']}/{source['name']}.csv "
-                    "(or .parquet, .json) in the folder named by dbt_assets_data_dir; (3) `columns:` "
-                    "with `data_type:` under the source table in its YAML, for an empty table."
-                )
             created.append(label)
     return created
+
+
+def has_data(source: Mapping[str, Any], provided: Mapping[str, Any], data_dir: Path | None) -> bool:
+    """Whether the plugin has something to create ``source`` from: rows, a file or columns."""
+    return (
+        source_label(source) in provided
+        or (data_dir is not None and find_data_file(data_dir, source) is not None)
+        or bool(declared_columns(source))
+    )
+
+
+def missing_source_hint(label: str, source_name: str, table_name: str) -> str:
+    """The three ways to give a source that dbt reads its data."""
+    return (
+        f"dbt source {label} has no data: dbt reads it, no selected asset produces it, the test gave "
+        "no rows, and it declares no columns. Provide it in one of three ways: "
+        f"(1) rows from the test: @pytest.mark.dbt_assets(data={{'{label}': [...]}}) or "
+        f"the dbt_assets_data fixture; (2) a file {source_name}/{table_name}.csv "
+        "(or .parquet, .json) in the folder named by dbt_assets_data_dir; (3) `columns:` "
+        "with `data_type:` under the source table in its YAML, for an empty table."
+    )
+
+
+@contextmanager
+def open_database(
+    duckdb_path: Path, attached: Mapping[str, Path], *, read_only: bool = False
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A connection to the test database with every pinned database attached under its name."""
+    import duckdb
+
+    with duckdb.connect(str(duckdb_path), read_only=read_only) as con:
+        for alias, path in sorted(attached.items()):
+            if read_only and not path.exists():
+                continue
+            mode = " (read_only)" if read_only else ""
+            con.execute(f"attach {_sql_string(path)} as {quote(alias)}{mode}")
+        yield con
+
+
+def wait_until_free(duckdb_path: Path, attached: Mapping[str, Path], timeout: float = 300.0) -> str | None:
+    """Wait until no other process holds the DuckDB files (a dbt process that is being
+    stopped); None when they are free, else DuckDB's lock error after ``timeout`` seconds
+    (a hang guard: a dbt process ends within seconds of being stopped)."""
+    import duckdb
+
+    if not duckdb_path.exists():
+        return None
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with open_database(duckdb_path, attached, read_only=True):
+                return None
+        except duckdb.IOException as exc:
+            if time.monotonic() > deadline:
+                return str(exc).strip()
+            time.sleep(0.2)
 
 
 def declared_columns(source: Mapping[str, Any]) -> dict[str, str]:
@@ -179,7 +236,7 @@ def _load_error_text(exc: Exception, origin: str) -> str:
 
 
 def describe_relations(
-    duckdb_path: Path, relations: Mapping[str, str]
+    duckdb_path: Path, relations: Mapping[str, str], attached: Mapping[str, Path] | None = None
 ) -> tuple[dict[str, int], dict[str, dict[str, str]]]:
     """For each relation (views included), on one read-only connection: ``key -> count(*)``
     and ``key -> {column: DuckDB type}`` in column order. Relations not built are left out."""
@@ -189,7 +246,7 @@ def describe_relations(
     columns: dict[str, dict[str, str]] = {}
     if not relations or not duckdb_path.exists():
         return counts, columns
-    with duckdb.connect(str(duckdb_path), read_only=True) as con:
+    with open_database(duckdb_path, attached or {}, read_only=True) as con:
         for key, relation in sorted(relations.items()):
             try:
                 counts[key] = int(con.execute(f"select count(*) from {relation}").fetchone()[0])  # type: ignore[index]
@@ -198,3 +255,22 @@ def describe_relations(
                 continue  # not built in this database (e.g. it failed)
             columns[key] = {row[0]: row[1] for row in rows}
     return counts, columns
+
+
+def failing_rows(
+    duckdb_path: Path, attached: Mapping[str, Path], sql: str, limit: int = 5
+) -> tuple[list[str], list[tuple[Any, ...]]] | None:
+    """The first ``limit`` rows a dbt test's compiled SQL returns (its failing rows), in a
+    stable order; None when the query cannot run (the relation is gone, say)."""
+    import duckdb
+
+    body = sql.strip().rstrip(";")
+    if not body or not duckdb_path.exists():
+        return None
+    try:
+        with open_database(duckdb_path, attached, read_only=True) as con:
+            cursor = con.execute(f"select * from (\n{body}\n) as dbt_assets_failing order by all limit {int(limit)}")
+            names = [column[0] for column in cursor.description or []]
+            return names, cursor.fetchall()
+    except duckdb.Error:
+        return None

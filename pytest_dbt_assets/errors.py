@@ -2,9 +2,23 @@
 
 from __future__ import annotations
 
+import re
+
+# CSI sequences (colours, cursor moves) and the bare `[32m` left when a log drops the ESC.
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-_]|\[[0-9][0-9;]{0,11}m")
+
+
+def strip_ansi(text: str) -> str:
+    """``text`` without terminal colour codes (dbt colours its log lines: ``[32mOK[0m``)."""
+    return _ANSI.sub("", text)
+
 
 class DbtAssetsError(Exception):
-    """Base class of every error the plugin raises on purpose."""
+    """Base class of every error the plugin raises on purpose. Its message never carries
+    terminal colour codes."""
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*(strip_ansi(arg) if isinstance(arg, str) else arg for arg in args))
 
 
 class ProjectNotFoundError(DbtAssetsError):
@@ -36,4 +50,12 @@ class MaterializationError(DbtAssetsError):
 
     def __init__(self, message: str, failures: list[str]) -> None:
         super().__init__(message)
-        self.failures = failures
+        self.failures = [strip_ansi(line) for line in failures]
+
+
+class MissingSourceError(SourceDataError, MaterializationError):
+    """dbt failed reading a source that has no data; the message says the three ways to give it."""
+
+
+class PartitionKeyError(SelectionError):
+    """A partitioned asset was selected without ``partition_key`` (or with an unknown one)."""

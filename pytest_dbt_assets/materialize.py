@@ -5,17 +5,32 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pytest_dbt_assets.data import describe_relations, load_sources
+from pytest_dbt_assets.data import (
+    describe_relations,
+    failing_rows,
+    has_data,
+    load_sources,
+    missing_source_hint,
+    source_label,
+    wait_until_free,
+)
 from pytest_dbt_assets.definitions import dbt_assets_definitions_of
-from pytest_dbt_assets.errors import MaterializationError, SelectionError
+from pytest_dbt_assets.errors import (
+    MaterializationError,
+    MissingSourceError,
+    PartitionKeyError,
+    SelectionError,
+    strip_ansi,
+)
 from pytest_dbt_assets.project import DbtAssetsProject, release_duckdb
-from pytest_dbt_assets.relocate import relocate_resources
+from pytest_dbt_assets.relocate import relocate_resources, stop_invocations
 
 if TYPE_CHECKING:
     from dagster import AssetKey, Definitions
@@ -24,6 +39,10 @@ ROW_COUNT_METADATA_KEY = "dagster/row_count"
 COMPILED_SQL_LABEL = "compiled SQL:"
 _DBT_SYNTAX_HINT = "dbt_select takes dbt's --select syntax, e.g. '+customers', 'tag:finance' or 'path:models/marts'."
 _RELATION_TYPES = {"model", "seed", "snapshot"}
+INDIRECT_SELECTION_VALUES = ("eager", "cautious", "buildable", "empty")
+FAILING_ROWS_LIMIT = 5
+_MISSING_RELATION = re.compile(r"(?:Table|View|Schema) with name \"?([^\s\"!]+)\"? does not exist", re.IGNORECASE)
+_DUPLICATE_OUTPUT = re.compile(r'returned an output "([^"]+)" multiple times')
 _run_numbers = itertools.count(1)
 
 
@@ -201,6 +220,7 @@ def materialize_assets(
     vars: Mapping[str, Any] | None = None,
     resources: Mapping[str, Any] | None = None,
     partition_key: str | None = None,
+    indirect_selection: str | None = None,
     raise_on_error: bool = True,
     data: Mapping[str, Any] | None = None,
     data_dir: Path | None = None,
@@ -208,21 +228,35 @@ def materialize_assets(
 ) -> Materialization:
     """Run the selected assets of ``defs`` in this process against ``project``'s DuckDB.
 
-    ``dbt_executable`` replaces the ``DbtCliResource``'s own (the plugin's warm dbt worker).
+    ``dbt_executable`` replaces the ``DbtCliResource``'s own (the plugin's warm dbt worker);
+    ``indirect_selection`` is dbt's (None: production's, dbt's default ``eager``).
 
     Raises:
-        SelectionError: the selection matches nothing.
-        SourceDataError: a source the run reads has no data (see :func:`data.load_sources`).
+        SelectionError: the selection matches nothing, or ``indirect_selection`` is not dbt's.
+        PartitionKeyError: a partitioned asset is selected and ``partition_key`` is None.
+        SourceDataError: a source's data cannot be loaded (see :func:`data.load_sources`).
+        MissingSourceError: with ``raise_on_error``, dbt read a source that has no data.
         MaterializationError: with ``raise_on_error``, when anything failed; the message lists
-            each failure (model name, dbt's error text, compiled SQL path; test and model; a
-            Python asset's own exception).
+            each failure (model name, dbt's error text, compiled SQL path; test and model with
+            its first failing rows; a Python asset's own exception).
     """
     __tracebackhide__ = True
     from dagster import materialize
 
+    validate_indirect_selection(indirect_selection)
     selected = resolve_selection(defs, select, dbt_select)
+    if partition_key is None:
+        validate_unpartitioned(defs, selected)
     nodes = DbtNodes.of(defs)
-    load_sources(project.duckdb_path, needed_sources(defs, nodes, selected), provided=data or {}, data_dir=data_dir)
+    sources = needed_sources(defs, nodes, selected)
+    load_sources(
+        project.duckdb_path,
+        sources,
+        provided=data or {},
+        data_dir=data_dir,
+        attached=project.attached_databases,
+    )
+    without_data = [source for source in sources if not has_data(source, data or {}, data_dir)]
     runs_dir = project.target_dir / "dbt_assets_runs" / f"run-{next(_run_numbers)}"
     bound = relocate_resources(
         {**(defs.resources or {}), **(resources or {})},
@@ -230,6 +264,7 @@ def materialize_assets(
         vars=vars,
         runs_dir=runs_dir,
         dbt_executable=dbt_executable,
+        indirect_selection=indirect_selection,
     )
     assets = [*(defs.assets or []), *(defs.asset_checks or [])]
     try:
@@ -244,15 +279,81 @@ def materialize_assets(
             run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
         )
     finally:
+        # A step that failed while dbt was still running (Dagster rejected one of its
+        # events) leaves dbt holding the database: stop it before anything opens the file.
+        stop_invocations(runs_dir)
         release_duckdb()
+    still_locked = wait_until_free(project.duckdb_path, project.attached_databases)
 
-    materialization = describe_result(defs, project, nodes, selected, result, runs_dir)
-    if raise_on_error and not materialization.success:
-        raise MaterializationError(
-            "Materialization failed:\n" + "\n".join(f"- {line}" for line in materialization.failures),
-            materialization.failures,
+    materialization = describe_result(defs, project, nodes, selected, result, runs_dir, without_data=without_data)
+    if still_locked:
+        materialization.failures.append(
+            f"the test database is still locked by another process after the run: {strip_ansi(still_locked)}"
         )
+        materialization.success = False
+    if raise_on_error and not materialization.success:
+        hints = [line for line in materialization.failures if line.startswith("dbt source ")]
+        others = [line for line in materialization.failures if line not in hints]
+        message = "Materialization failed:\n" + "\n".join(f"- {line}" for line in others)
+        if hints:
+            raise MissingSourceError("\n".join(hints) + "\n" + message, materialization.failures)
+        raise MaterializationError(message, materialization.failures)
     return materialization
+
+
+def validate_indirect_selection(value: str | None) -> None:
+    """Raise :class:`SelectionError` unless ``value`` is None or one of dbt's values."""
+    __tracebackhide__ = True
+    if value is not None and value not in INDIRECT_SELECTION_VALUES:
+        raise SelectionError(
+            f"indirect_selection={value!r} is not one of dbt's values: "
+            + ", ".join(repr(v) for v in INDIRECT_SELECTION_VALUES)
+            + ". Leave it out for production's 'eager' (a test runs when any of its parents is selected), "
+            "or pass 'cautious' to run only tests whose parents are all selected."
+        )
+
+
+def validate_unpartitioned(defs: Definitions, selected: set[AssetKey]) -> None:
+    """Raise :class:`PartitionKeyError` when a selected asset is partitioned: a run of it
+    needs ``partition_key`` (Dagster's own check only says ``CheckError``)."""
+    __tracebackhide__ = True
+    asset_graph = defs.resolve_asset_graph()
+    partitioned = sorted(
+        (key.to_user_string(), asset_graph.get(key).partitions_def)
+        for key in selected
+        if asset_graph.get(key).partitions_def is not None
+    )
+    if not partitioned:
+        return
+    name, partitions_def = partitioned[0]
+    keys = ", ".join(name for name, _ in partitioned[:5]) + (", ..." if len(partitioned) > 5 else "")
+    raise PartitionKeyError(
+        f"{keys} {'is' if len(partitioned) == 1 else 'are'} partitioned, and no partition_key was given. "
+        f"Pass partition_key= to dbt_assets_materialize, e.g. "
+        f"dbt_assets_materialize(..., partition_key={_example_partition(partitions_def)!r}). "
+        f"Partitions of {name}: {describe_partitions(partitions_def)}."
+    )
+
+
+def describe_partitions(partitions_def: Any) -> str:
+    """A few of the partition keys: all of up to 4, else the first two and the last."""
+    try:
+        keys = list(partitions_def.get_partition_keys())
+    except Exception:  # noqa: BLE001 - dynamic partitions need an instance; say what it is
+        return f"{type(partitions_def).__name__} (keys known at run time only)"
+    if not keys:
+        return "none yet"
+    if len(keys) <= 4:
+        return ", ".join(keys)
+    return f"{keys[0]}, {keys[1]}, ..., {keys[-1]} ({len(keys)} in all)"
+
+
+def _example_partition(partitions_def: Any) -> str:
+    try:
+        keys = list(partitions_def.get_partition_keys())
+    except Exception:  # noqa: BLE001
+        return "<key>"
+    return keys[-1] if keys else "<key>"
 
 
 def describe_result(
@@ -262,6 +363,8 @@ def describe_result(
     selected: set[AssetKey],
     result: Any,
     runs_dir: Path,
+    *,
+    without_data: Sequence[Mapping[str, Any]] = (),
 ) -> Materialization:
     from dagster import AssetCheckSeverity
 
@@ -281,7 +384,7 @@ def describe_result(
         for key, asset_key in materialized.items()
         if (node := nodes.by_key.get(asset_key)) and node.get("relation_name")
     }
-    relation_counts, columns = describe_relations(project.duckdb_path, relations)
+    relation_counts, columns = describe_relations(project.duckdb_path, relations, project.attached_databases)
     row_counts = {**relation_counts, **python_row_counts}
 
     checks: dict[str, str] = {}
@@ -299,8 +402,12 @@ def describe_result(
         checks[evaluation.check_name] = status
 
     run_results = read_run_results(runs_dir)
-    failures = dbt_failures(run_results, nodes.manifest, project)
-    failures += step_failures(result, has_dbt_detail=bool(failures))
+    selected_ids = {node["unique_id"] for key in selected if (node := nodes.by_key.get(key))}
+    failures = dbt_failures(
+        run_results, nodes.manifest, project, without_data=without_data, selected_ids=selected_ids
+    )
+    failures += step_failures(result, has_dbt_detail=bool(failures), defs=defs, manifest=nodes.manifest)
+    failures = [strip_ansi(line) for line in failures]
     failed = failed_keys(defs, nodes, result, run_results)
     statuses = {
         key.to_user_string(): (
@@ -356,10 +463,21 @@ def failed_keys(
 
 
 def dbt_failures(
-    run_results: list[tuple[Path, list[dict[str, Any]]]], manifest: Mapping[str, Any], project: DbtAssetsProject
+    run_results: list[tuple[Path, list[dict[str, Any]]]],
+    manifest: Mapping[str, Any],
+    project: DbtAssetsProject,
+    *,
+    without_data: Sequence[Mapping[str, Any]] = (),
+    selected_ids: set[str] | frozenset[str] = frozenset(),
 ) -> list[str]:
-    """Readable lines for every errored node and failed test in this run's run_results.json."""
+    """Readable lines for every errored node and failed test in this run's run_results.json.
+
+    A relation that "does not exist" is explained: a source without data gets the three ways
+    to give it (one line per source, first); a test's parent that this run did not build gets
+    the two fixes. A failed test shows its first failing rows.
+    """
     lines: list[str] = []
+    source_lines: list[str] = []
     nodes = manifest.get("nodes", {})
     for target_path, results in run_results:
         for item in results:
@@ -368,14 +486,31 @@ def dbt_failures(
                 continue
             unique_id = item["unique_id"]
             node = nodes.get(unique_id, {})
-            message = "\n".join(line.rstrip() for line in (item.get("message") or "").strip().splitlines())
+            message = strip_ansi("\n".join(line.rstrip() for line in (item.get("message") or "").strip().splitlines()))
             name = node.get("name") or unique_id.split(".")[-1]
             resource_type = node.get("resource_type") or unique_id.split(".")[0]
+            missing = {
+                part.lower() for match in _MISSING_RELATION.findall(message) for part in (match, match.split(".")[-1])
+            }
+            for source in without_data:
+                identifier = str(source.get("identifier") or source["name"]).lower()
+                hint = missing_source_hint(source_label(source), source["source_name"], source["name"])
+                if (identifier in missing or str(source["schema"]).lower() in missing) and hint not in source_lines:
+                    source_lines.append(hint)
             if resource_type == "test":
                 attached = node.get("attached_node") or next(iter(node.get("depends_on", {}).get("nodes", [])), "")
                 on = f" on {attached.split('.')[0]} {attached.split('.')[-1]}" if attached else ""
-                lines.append(f"dbt test {name}{on} {'failed' if status == 'fail' else 'errored'}: {message}")
+                line = f"dbt test {name}{on} {'failed' if status == 'fail' else 'errored'}: {message}"
+                line += _unbuilt_parent_hint(node, nodes, missing, selected_ids)
+                if status == "fail":
+                    line += _failing_rows_text(project, item, node, target_path)
+                lines.append(line)
                 continue
+            if resource_type == "operation":
+                lines.append(_hook_failure_text(node, unique_id, message, manifest))
+                continue
+            if not message:
+                continue  # dbt said nothing here (a failed run-operation): the step's error says it
             compiled = (
                 target_path
                 / "compiled"
@@ -386,12 +521,96 @@ def dbt_failures(
             defined_in = node.get("original_file_path", unique_id)
             detail = textwrap.indent(message, "  ")
             lines.append(f"dbt {resource_type} {name} ({defined_in}) failed:\n{detail}{where}")
-    return lines
+    return source_lines + lines
 
 
-def step_failures(result: Any, *, has_dbt_detail: bool) -> list[str]:
+def _unbuilt_parent_hint(
+    node: Mapping[str, Any], nodes: Mapping[str, Any], missing: set[str], selected_ids: set[str] | frozenset[str]
+) -> str:
+    """For a test that read a relation this run did not build: which parent, and both fixes."""
+    for parent_id in sorted(node.get("depends_on", {}).get("nodes", [])):
+        parent = nodes.get(parent_id)
+        if not parent or parent_id in selected_ids or parent.get("resource_type") not in _RELATION_TYPES:
+            continue
+        if str(parent.get("alias") or parent["name"]).lower() not in missing:
+            continue
+        kind, parent_name = parent["resource_type"], parent["name"]
+        return (
+            f"\n  The test reads {kind} {parent_name}, which this run did not build: dbt's default indirect "
+            f"selection (eager, as in production) runs a test when any of its parents is selected. Select "
+            f"{parent_name} too (e.g. dbt_select='... +{parent_name}'), or pass indirect_selection='cautious' "
+            "to run only tests whose parents are all selected."
+        )
+    return ""
+
+
+def _failing_rows_text(
+    project: DbtAssetsProject, item: Mapping[str, Any], node: Mapping[str, Any], target_path: Path
+) -> str:
+    """The test's first failing rows, read with its compiled SQL from that run's target folder."""
+    sql = item.get("compiled_code") or ""
+    if not sql and node:
+        compiled = target_path / "compiled" / node.get("package_name", project.project_name)
+        path = compiled / node.get("original_file_path", "") / node.get("path", "")
+        if not path.is_file():
+            path = compiled / node.get("path", "")
+        sql = path.read_text(encoding="utf-8") if path.is_file() else ""
+    found = failing_rows(project.duckdb_path, project.attached_databases, sql, FAILING_ROWS_LIMIT)
+    if not found or not found[1]:
+        return ""
+    names, rows = found
+    total = item.get("failures")
+    shown = f"first {len(rows)} of {total}" if isinstance(total, int) and total > len(rows) else f"{len(rows)}"
+    body = "\n".join(
+        "    " + ", ".join(f"{name}={_cell(value)}" for name, value in zip(names, row, strict=False)) for row in rows
+    )
+    return f"\n  failing rows ({shown}):\n{body}"
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, str):
+        return repr(value)
+    return str(value)
+
+
+_MACRO_CALL = re.compile(r"\{\{-?\s*([A-Za-z_][\w.]*)\s*\(")
+
+
+def _hook_failure_text(node: Mapping[str, Any], unique_id: str, message: str, manifest: Mapping[str, Any]) -> str:
+    """``dbt on-run-start hook ... failed in macro ...``: the hook and the macros it calls."""
+    name = node.get("name") or unique_id.split(".")[-1]
+    kind = "on-run-start" if "on-run-start" in name else "on-run-end" if "on-run-end" in name else "operation"
+    macros_by_name: dict[str, Mapping[str, Any]] = {}
+    for macro in manifest.get("macros", {}).values():
+        if macro.get("package_name") == node.get("package_name") or macro["name"] not in macros_by_name:
+            macros_by_name[macro["name"]] = macro
+    called = []
+    for call in _MACRO_CALL.findall(node.get("raw_code") or ""):
+        macro = macros_by_name.get(call.rsplit(".", 1)[-1])
+        where = f" ({macro['original_file_path']})" if macro and macro.get("original_file_path") else ""
+        called.append(f"{call}{where}")
+    index = name.rsplit("-", 1)[-1]
+    hook = f"{kind} hook #{int(index) + 1}" if index.isdigit() else f"{kind} hook {name}"
+    raw = " ".join((node.get("raw_code") or "").split())
+    source = f" `{raw}`" if raw else ""
+    in_macro = f", calling macro {', '.join(called)}" if called else ""
+    defined_in = (node.get("original_file_path") or "dbt_project.yml").removeprefix("./")
+    detail = textwrap.indent(message, "  ")
+    return f"dbt {hook}{source} ({defined_in}){in_macro} failed:\n{detail}"
+
+
+def step_failures(
+    result: Any,
+    *,
+    has_dbt_detail: bool,
+    defs: Definitions | None = None,
+    manifest: Mapping[str, Any] | None = None,
+) -> list[str]:
     """Readable lines for failed steps: a Python asset's own exception, or dbt's CLI error
-    when run_results.json did not say more (e.g. a compilation error or a missing var)."""
+    when run_results.json did not say more (e.g. a compilation error or a missing var); two
+    dbt tests with one name on one model (one Dagster check output given twice) are named."""
     lines: list[str] = []
     for event in result.all_events:
         if not event.is_step_failure:
@@ -402,13 +621,44 @@ def step_failures(result: Any, *, has_dbt_detail: bool) -> list[str]:
             root = root.cause
         if root is None:
             continue
-        if root.cls_name == "DagsterDbtCliRuntimeError":
+        text = strip_ansi(_exception_text(root))
+        duplicate = _DUPLICATE_OUTPUT.search(text)
+        if duplicate and defs is not None:
+            lines.append(_duplicate_check_text(defs, manifest or {}, event.step_key, duplicate.group(1), text))
+        elif root.cls_name == "DagsterDbtCliRuntimeError":
             if has_dbt_detail:
                 continue
-            lines.append(f"dbt failed in step {event.step_key}: {_exception_text(root)}")
+            lines.append(f"dbt failed in step {event.step_key}: {text}")
         else:
-            lines.append(f"step {event.step_key} raised {root.cls_name}: {_exception_text(root)}")
+            lines.append(f"step {event.step_key} raised {root.cls_name}: {text}")
     return lines
+
+
+def _duplicate_check_text(
+    defs: Definitions, manifest: Mapping[str, Any], step_key: str, output_name: str, text: str
+) -> str:
+    """Two dbt tests with one name on one model are one Dagster asset check, reported twice."""
+    spec = None
+    for assets_def in dbt_assets_definitions_of(defs):
+        spec = assets_def.node_check_specs_by_output_name.get(output_name) or spec
+    if spec is None:
+        return f"step {step_key} failed: {text}"
+    model = spec.asset_key.to_user_string()
+    tests = sorted(
+        (node.get("original_file_path", ""), node.get("column_name") or "", node["unique_id"])
+        for node in manifest.get("nodes", {}).values()
+        if node.get("resource_type") == "test" and node.get("name") == spec.name
+    )
+    described = "; ".join(
+        f"{unique_id}{f' on column {column}' if column else ''} ({path})" for path, column, unique_id in tests
+    )
+    files = sorted({path for path, _, _ in tests if path})
+    where = f" in {', '.join(files)}" if files else ""
+    return (
+        f"dbt tests share the name {spec.name} on {model}: {described or 'several tests'}. Dagster makes one "
+        f"asset check per test name, so step {step_key} failed (\"returned an output ... multiple times\") "
+        f"while dbt was running. Give each test a distinct `name:`{where}."
+    )
 
 
 def _exception_text(error: Any) -> str:

@@ -18,9 +18,10 @@ SETTINGS_KEY = pytest.StashKey[Settings]()
 WORKER_KEY = pytest.StashKey["DbtWorker"]()
 MARKER = "dbt_assets"
 MARKER_HELP = (
-    "dbt_assets(select=None, dbt_select=None, vars=None, data=None, row_tolerance=None): "
-    "per-test defaults for dbt_assets_materialize, source rows ('source.table' -> rows) for "
-    "the run, and the row-count tolerance of dbt_assets_snapshot "
+    "dbt_assets(select=None, dbt_select=None, vars=None, data=None, indirect_selection=None, "
+    "row_tolerance=None): per-test defaults for dbt_assets_materialize (indirect_selection: "
+    "dbt's eager, cautious, buildable or empty; default eager, as in production), source rows "
+    "('source.table' -> rows) for the run, and the row-count tolerance of dbt_assets_snapshot "
     "({'relative': 0.1, 'absolute': 2, 'assets': {key: {...}}})."
 )
 USER_PROPERTY = "dbt_assets_materialization"
@@ -114,7 +115,7 @@ def dbt_assets_project(request: pytest.FixtureRequest, tmp_path_factory: pytest.
     ``<dbt project>/target/dbt_assets_cache/`` holds the manifest of identical project files.
     """
     from pytest_dbt_assets.manifest import load_manifest, write_user_manifest
-    from pytest_dbt_assets.project import build_project
+    from pytest_dbt_assets.project import attach_pinned_databases, build_project
 
     settings = request.config.stash[SETTINGS_KEY]
     try:
@@ -127,6 +128,7 @@ def dbt_assets_project(request: pytest.FixtureRequest, tmp_path_factory: pytest.
         project = build_project(settings.project_dir, tmp_path_factory.mktemp("dbt_assets"))
         load_manifest(project, settings.project_dir / "target" / "dbt_assets_cache")
         write_user_manifest(project)
+        attach_pinned_databases(project)
     except DbtAssetsError as error:
         _fail(error)
     worker = request.config.stash.get(WORKER_KEY, None)
@@ -216,12 +218,14 @@ def dbt_assets_materialize(
     dbt_assets_dbt_executable: str | None,
 ) -> Callable[..., Any]:
     """Function: ``dbt_assets_materialize(select=None, *, dbt_select=None, vars=None,
-    resources=None, partition_key=None, raise_on_error=True) -> Materialization``.
+    resources=None, partition_key=None, indirect_selection=None, raise_on_error=True)
+    -> Materialization``.
 
     Runs the selected assets in this process on a DuckDB database that starts empty for each
     test (calls inside one test share it, so a second call exercises incremental models).
     ``select`` takes what ``dagster.materialize(selection=...)`` takes; ``dbt_select`` takes
-    dbt's ``--select`` syntax; given both, the run takes their union.
+    dbt's ``--select`` syntax; given both, the run takes their union. ``indirect_selection``
+    is dbt's (``eager``, ``cautious``, ``buildable``, ``empty``); None keeps production's.
     """
     from pytest_dbt_assets.materialize import materialize_assets
 
@@ -238,6 +242,7 @@ def dbt_assets_materialize(
         vars: Mapping[str, Any] | None = None,
         resources: Mapping[str, Any] | None = None,
         partition_key: str | None = None,
+        indirect_selection: str | None = None,
         raise_on_error: bool = True,
     ) -> Any:
         __tracebackhide__ = True
@@ -252,6 +257,9 @@ def dbt_assets_materialize(
                 vars=vars if vars is not None else marked.get("vars"),
                 resources={**dbt_assets_resources, **(resources or {})},
                 partition_key=partition_key,
+                indirect_selection=(
+                    indirect_selection if indirect_selection is not None else marked.get("indirect_selection")
+                ),
                 raise_on_error=raise_on_error,
                 data=data,
                 data_dir=settings.data_dir,

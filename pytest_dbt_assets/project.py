@@ -61,6 +61,8 @@ class DbtAssetsProject:
         duckdb_path: the DuckDB file the generated profile points at.
         profile_name: profile name taken from ``dbt_project.yml``.
         manifest: the parsed manifest (dict), filled in by :func:`manifest.parse_project`.
+        attached_databases: name -> DuckDB file of each database a source pins with
+            ``database:``, attached in the generated profile (see :func:`attach_pinned_databases`).
     """
 
     source_dir: Path
@@ -71,6 +73,7 @@ class DbtAssetsProject:
     project_name: str
     target_name: str = TARGET_NAME
     manifest: dict[str, Any] = field(default_factory=dict, repr=False)
+    attached_databases: dict[str, Path] = field(default_factory=dict)
 
     @property
     def target_dir(self) -> Path:
@@ -105,9 +108,11 @@ class DbtAssetsProject:
             return con.execute(sql, parameters).fetchall()
 
     def reset_database(self) -> None:
-        """Delete the DuckDB file (and its write-ahead log) so the next run starts empty."""
-        for path in (self.duckdb_path, self.duckdb_path.with_name(self.duckdb_path.name + ".wal")):
-            path.unlink(missing_ok=True)
+        """Delete the DuckDB file and the attached ones (and their write-ahead logs) so the
+        next run starts empty."""
+        for database in (self.duckdb_path, *self.attached_databases.values()):
+            for path in (database, database.with_name(database.name + ".wal")):
+                path.unlink(missing_ok=True)
 
 
 def read_project_yml(project_dir: Path) -> dict[str, Any]:
@@ -186,8 +191,11 @@ def build_project(source_dir: Path, workdir: Path) -> DbtAssetsProject:
     )
 
 
-def write_profiles_yml(profiles_dir: Path, profile_name: str, duckdb_path: Path) -> None:
-    """Write a profiles.yml whose only target is the DuckDB file at ``duckdb_path``.
+def write_profiles_yml(
+    profiles_dir: Path, profile_name: str, duckdb_path: Path, attached: dict[str, Path] | None = None
+) -> None:
+    """Write a profiles.yml whose only target is the DuckDB file at ``duckdb_path``, with the
+    DuckDB files of ``attached`` (name -> path) attached under their names.
 
     ``keep_open: true`` is dbt-duckdb's own default since 1.9.2 (set here for older
     versions): one DuckDB handle for the whole command rather than a close and reopen
@@ -204,11 +212,42 @@ def write_profiles_yml(profiles_dir: Path, profile_name: str, duckdb_path: Path)
                     "path": str(duckdb_path),
                     "threads": 4,
                     "keep_open": True,
+                    **(
+                        {"attach": [{"path": str(path), "alias": name} for name, path in sorted(attached.items())]}
+                        if attached
+                        else {}
+                    ),
                 }
             },
         }
     }
     (profiles_dir / "profiles.yml").write_text(yaml.safe_dump(profile, sort_keys=True), encoding="utf-8")
+
+
+def attach_pinned_databases(project: DbtAssetsProject) -> dict[str, Path]:
+    """Attach a DuckDB database for each database that a source pins with ``database: X``.
+
+    The manifest was parsed with the generated profile, so a source without ``database:``
+    resolves to the test database; any other name is one the user's YAML pins (a raw
+    database of their warehouse). Each gets a file ``attached/<X>.duckdb`` beside the test
+    database, attached as ``X`` in the profile, so the production YAML works unchanged.
+    Call it after the manifest is parsed and before dbt runs against the database.
+    """
+    catalog = project.duckdb_path.stem.lower()
+    names = sorted(
+        {
+            str(source["database"])
+            for source in project.manifest.get("sources", {}).values()
+            if source.get("database") and str(source["database"]).lower() != catalog
+        }
+    )
+    folder = project.duckdb_path.parent / "attached"
+    attached = {name: folder / f"{name}.duckdb" for name in names}
+    if attached != project.attached_databases:
+        folder.mkdir(exist_ok=True)
+        project.attached_databases = attached
+        write_profiles_yml(project.profiles_dir, project.profile_name, project.duckdb_path, attached)
+    return attached
 
 
 def _ignore_for(root: Path, skipped_dirs: set[str]) -> Any:

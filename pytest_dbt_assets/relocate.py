@@ -6,10 +6,14 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import shutil
+import signal
+import subprocess
 import sys
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -57,16 +61,25 @@ def relocate_resources(
     vars: Mapping[str, Any] | None = None,
     runs_dir: Path | None = None,
     dbt_executable: str | None = None,
+    indirect_selection: str | None = None,
 ) -> dict[str, Any]:
     """Replace each ``DbtCliResource`` with one bound to the temporary project and profile.
 
-    ``dbt_executable`` replaces the resource's own (the plugin's warm dbt worker).
+    ``dbt_executable`` replaces the resource's own (the plugin's warm dbt worker);
+    ``indirect_selection`` is dbt's ``--indirect-selection`` for the run (None: production's).
     """
     from dagster_dbt import DbtCliResource
 
     return {
         key: (
-            relocated_cli_resource(value, project, vars=vars, runs_dir=runs_dir, dbt_executable=dbt_executable)
+            relocated_cli_resource(
+                value,
+                project,
+                vars=vars,
+                runs_dir=runs_dir,
+                dbt_executable=dbt_executable,
+                indirect_selection=indirect_selection,
+            )
             if isinstance(value, DbtCliResource)
             else value
         )
@@ -81,6 +94,7 @@ def relocated_cli_resource(
     vars: Mapping[str, Any] | None = None,
     runs_dir: Path | None = None,
     dbt_executable: str | None = None,
+    indirect_selection: str | None = None,
 ) -> Any:
     """A copy of ``resource`` that can only reach the temporary project and DuckDB profile."""
     from dagster_dbt.compat import DBT_PYTHON_VERSION
@@ -102,6 +116,7 @@ def relocated_cli_resource(
         dbt_assets_vars=json.dumps(dict(vars), sort_keys=True, default=str) if vars else "",
         dbt_assets_runs_dir=str(runs_dir) if runs_dir else "",
         dbt_assets_version=str(DBT_PYTHON_VERSION) if local and DBT_PYTHON_VERSION is not None else "",
+        dbt_assets_indirect_selection=indirect_selection or "",
     )
 
 
@@ -117,6 +132,7 @@ def isolated_cli_resource_class() -> type:
         dbt_assets_vars: str = ""
         dbt_assets_runs_dir: str = ""
         dbt_assets_version: str = ""
+        dbt_assets_indirect_selection: str = ""
 
         @functools.cached_property
         def _cli_version(self) -> Any:
@@ -141,12 +157,86 @@ def isolated_cli_resource_class() -> type:
             args = merge_vars(list(args), json.loads(self.dbt_assets_vars) if self.dbt_assets_vars else {})
             if target_path is None and self.dbt_assets_runs_dir:
                 target_path = Path(self.dbt_assets_runs_dir) / uuid.uuid4().hex[:10]
-            return super().cli(args, target_path=target_path, **kwargs)
+            with _indirect_selection(self.dbt_assets_indirect_selection):
+                if self.dbt_assets_indirect_selection:
+                    args = _without_flag(args, "--indirect-selection")
+                invocation = super().cli(args, target_path=target_path, **kwargs)
+            if self.dbt_assets_runs_dir:
+                _INVOCATIONS.setdefault(self.dbt_assets_runs_dir, []).append(invocation)
+            return invocation
 
     return IsolatedDbtCliResource
 
 
 _ADAPTERS: dict[tuple[Any, ...], Any] = {}
+# runs folder -> the dbt invocations started for that materialization (see stop_invocations).
+_INVOCATIONS: dict[str, list[Any]] = {}
+DBT_INDIRECT_SELECTION_ENV = "DBT_INDIRECT_SELECTION"
+
+
+@contextmanager
+def _indirect_selection(value: str) -> Iterator[None]:
+    """dagster-dbt reads ``DBT_INDIRECT_SELECTION`` from this process's environment when it
+    builds the dbt command, and replaces it with ``empty`` itself only when a subset of a
+    model's checks is selected: setting it here lets the test's value win everywhere else.
+    The variable is restored when the command has been started."""
+    if not value:
+        yield
+        return
+    saved = os.environ.get(DBT_INDIRECT_SELECTION_ENV)
+    os.environ[DBT_INDIRECT_SELECTION_ENV] = value
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop(DBT_INDIRECT_SELECTION_ENV, None)
+        else:
+            os.environ[DBT_INDIRECT_SELECTION_ENV] = saved
+
+
+def _without_flag(args: Sequence[str], flag: str) -> list[str]:
+    """``args`` without ``flag value`` / ``flag=value`` (a flag would beat the environment)."""
+    kept: list[str] = []
+    skip = False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg == flag:
+            skip = True
+        elif not arg.startswith(flag + "="):
+            kept.append(arg)
+    return kept
+
+
+def stop_invocations(runs_dir: Path, timeout: float = 300.0) -> list[str]:
+    """Make sure no dbt command of the materialization under ``runs_dir`` still runs.
+
+    When a step fails while dbt is still streaming (Dagster rejects an event, a user's
+    ``@dbt_assets`` body raises), dagster-dbt drops the invocation with dbt still running and
+    holding the DuckDB file. Each such process is stopped (SIGINT, as dagster-dbt does on
+    interruption, then SIGTERM, then SIGKILL) and waited for. Returns the commands stopped.
+    """
+    stopped: list[str] = []
+    for invocation in _INVOCATIONS.pop(str(runs_dir), []):
+        process: subprocess.Popen[bytes] = invocation.process
+        if process.poll() is not None:
+            continue
+        stopped.append(" ".join(str(arg) for arg in process.args))  # type: ignore[union-attr]
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGKILL):
+            try:
+                process.send_signal(sig)
+                # Drain its output while waiting: a full pipe would keep it from ending.
+                if process.stdout is not None and not process.stdout.closed:
+                    process.communicate(timeout=timeout / 3)
+                else:
+                    process.wait(timeout=timeout / 3)
+                break
+            except subprocess.TimeoutExpired:
+                continue
+            except (ProcessLookupError, ValueError, OSError):
+                process.wait(timeout=timeout / 3)
+                break
+    return stopped
 
 
 def _split_vars(args: Sequence[str]) -> tuple[list[str], list[str]]:
