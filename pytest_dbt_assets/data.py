@@ -6,7 +6,7 @@ import json
 import tempfile
 import time
 from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -246,7 +246,11 @@ def describe_relations(
     columns: dict[str, dict[str, str]] = {}
     if not relations or not duckdb_path.exists():
         return counts, columns
-    with open_database(duckdb_path, attached or {}, read_only=True) as con:
+    with ExitStack() as stack:
+        try:
+            con = stack.enter_context(open_database(duckdb_path, attached or {}, read_only=True))
+        except duckdb.IOException:
+            return counts, columns  # still locked after the hang guard: the caller reports it
         for key, relation in sorted(relations.items()):
             try:
                 counts[key] = int(con.execute(f"select count(*) from {relation}").fetchone()[0])  # type: ignore[index]
