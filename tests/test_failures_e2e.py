@@ -253,7 +253,9 @@ def test_indirect_selection(shop_repo: pytest.Pytester) -> None:
 
                 @pytest.mark.dbt_assets(indirect_selection="cautious")
                 def test_call_argument_wins(dbt_assets_materialize):
-                    result = dbt_assets_materialize(dbt_select="+orders", indirect_selection="eager", raise_on_error=False)
+                    result = dbt_assets_materialize(
+                        dbt_select="+orders", indirect_selection="eager", raise_on_error=False
+                    )
                     assert not result.success
 
 
