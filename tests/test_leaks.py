@@ -1,0 +1,192 @@
+"""Never leak (issue 11): dbt() cannot be pointed elsewhere, query() cannot write or read files."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.repos import run_pytest, write_files
+from tests.test_isolation import PROD_PROFILES, SOCKET_GUARD
+
+# --- dbt(): every flag that could point dbt elsewhere is refused ---------------------------
+
+DBT_FLAGS_TEST = """
+    from pathlib import Path
+
+    import pytest
+
+    from pytest_dbt_assets.errors import DbtIsolationError
+
+    USER_DIR = str(Path("shop").resolve())
+    ELSEWHERE = str(Path("elsewhere").resolve())
+    CASES = {
+        "--profiles-dir": USER_DIR,
+        "--profile": "shop_prod",
+        "--target": "local",
+        "-t": "local",
+        "--project-dir": USER_DIR,
+        "--target-path": ELSEWHERE,
+        "--log-path": ELSEWHERE,
+        "--partial-parse-file-path": ELSEWHERE + "/partial_parse.msgpack",
+    }
+
+
+    @pytest.mark.parametrize("form", ["separate", "joined"])
+    @pytest.mark.parametrize("flag", list(CASES))
+    def test_refused(dbt_assets_project, flag, form):
+        value = CASES[flag]
+        if form == "separate":
+            args = [flag, value]
+        else:
+            args = [flag + value] if flag == "-t" else [f"{flag}={value}"]
+        # The user's own profile and target on top, as in the report that found the hole.
+        with pytest.raises(DbtIsolationError) as info:
+            dbt_assets_project.dbt("seed", *args, "--target", "local")
+        message = str(info.value)
+        assert message.startswith("dbt_assets_project.dbt('seed', "), message
+        assert f"  {args[0]}: it would " in message, message
+        assert "dbt_assets_project.profiles_dir" in message and "Drop the flag" in message, message
+
+
+    def test_grouped_short_flags_are_read(dbt_assets_project):
+        with pytest.raises(DbtIsolationError, match="-xt: it would select another target"):
+            dbt_assets_project.dbt("seed", "-xt", "local")
+
+
+    def test_harmless_commands_still_work(dbt_assets_project):
+        dbt_assets_project.reset_database()
+        dbt_assets_project.dbt("seed", "--select", "raw_customers", "--full-refresh")
+        assert dbt_assets_project.query("select count(*) from raw_customers") == [(3,)]
+        result = dbt_assets_project.dbt("run-operation", "say_hello", "--args", "{name: leaks}")
+        assert result.success
+        dbt_assets_project.dbt("run", "-s", "stg_customers")
+        assert dbt_assets_project.query("select count(*) from stg_customers") == [(3,)]
+"""
+
+
+def test_dbt_refuses_every_flag_that_points_elsewhere(shop_repo: pytest.Pytester, tmp_path: Path) -> None:
+    guard_dir = tmp_path / "guard"
+    write_files(guard_dir, {"sitecustomize.py": SOCKET_GUARD})
+    log = tmp_path / "connections.log"
+    home = tmp_path / "home"
+    write_files(home, {".dbt/profiles.yml": PROD_PROFILES})
+    write_files(
+        shop_repo.path,
+        {
+            "shop/profiles.yml": PROD_PROFILES,
+            "shop/macros/say_hello.sql": "{% macro say_hello(name) %}{{ log('hello ' ~ name) }}{% endmacro %}",
+            "tests/test_dbt.py": DBT_FLAGS_TEST,
+        },
+    )
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(guard_dir), os.environ.get("PYTHONPATH", "")]),
+        "SOCKET_GUARD_LOG": str(log),
+        "HOME": str(home),
+        # Both spellings dbt 1.11 reads; DBT_ENGINE_... wins over DBT_...
+        "DBT_ENGINE_PROFILES_DIR": str(home / ".dbt"),
+        "DBT_ENGINE_TARGET": "local",
+        "DBT_ENGINE_PROFILE": "shop_prod",
+        "DBT_ENGINE_TARGET_PATH": str(tmp_path / "elsewhere"),
+        "DBT_ENGINE_LOG_PATH": str(tmp_path / "elsewhere"),
+        "DBT_PARTIAL_PARSE_FILE_PATH": str(tmp_path / "elsewhere" / "partial_parse.msgpack"),
+    }
+    run = run_pytest(shop_repo.path, "-p", "no:randomly", env=env)
+    assert run.returncode == 0, run.stdout[-6000:]
+    assert "18 passed" in run.stdout, run.stdout[-3000:]
+    assert not log.exists() or log.read_text() == "", log.read_text()
+    for never_created in (
+        shop_repo.path / "local_dev.duckdb",
+        shop_repo.path / "shop/local_dev.duckdb",
+        home / ".dbt/local_dev.duckdb",
+        shop_repo.path / "elsewhere",
+        tmp_path / "elsewhere",
+        shop_repo.path / "shop/logs",
+        shop_repo.path / "shop/target/run_results.json",
+        shop_repo.path / "shop/target/partial_parse.msgpack",
+    ):
+        assert not never_created.exists(), never_created
+
+
+# --- query(): read-only, no file access ---------------------------------------------------
+
+QUERY_TEST = """
+    import duckdb
+    import pytest
+
+    from pytest_dbt_assets.errors import ReadOnlyQueryError
+
+
+    @pytest.fixture
+    def project(dbt_assets_project):
+        dbt_assets_project.reset_database()
+        dbt_assets_project.dbt("seed", "--select", "raw_customers")
+        return dbt_assets_project
+
+
+    def test_select_works(project):
+        assert project.query("select name from raw_customers where id = ?", [2]) == [("Bob",)]
+
+
+    @pytest.mark.parametrize(
+        "sql",
+        [
+            "COPY (select * from raw_customers) TO '{out}/copy.csv'",
+            "COPY raw_customers TO '{out}/copy.parquet' (FORMAT parquet)",
+            "select * from read_csv('{secret}')",
+            "select * from '{secret}'",
+            "select * from read_text('{secret}')",
+            "ATTACH '{out}/other.duckdb' AS other",
+            "EXPORT DATABASE '{out}/export'",
+            "insert into raw_customers values (4, 'Di')",
+            "create table copied as select * from raw_customers",
+            "drop table raw_customers",
+            "SET enable_external_access = true",
+            "SET lock_configuration = false",
+            "INSTALL httpfs",
+            "LOAD httpfs",
+        ],
+    )
+    def test_refused(project, sql, tmp_path):
+        out = tmp_path / "out"
+        out.mkdir()
+        secret = tmp_path / "secret.csv"
+        secret.write_text("password\\nhunter2\\n")
+        with pytest.raises(ReadOnlyQueryError) as info:
+            project.query(sql.format(out=out, secret=secret))
+        message = str(info.value)
+        assert message.startswith("dbt_assets_project.query() is read-only and refused `"), message
+        assert "DuckDB: " in message and 'dbt_assets_project.dbt("seed")' in message, message
+        assert list(out.iterdir()) == []
+        assert project.query("select count(*) from raw_customers") == [(3,)]
+
+
+    def test_other_errors_are_duckdb_own(project):
+        with pytest.raises(duckdb.CatalogException, match="no_such_table"):
+            project.query("select * from no_such_table")
+
+
+    def test_pinned_database_is_queryable_read_only(project, tmp_path):
+        pinned = tmp_path / "pinned_raw.duckdb"
+        with duckdb.connect(str(pinned)) as con:
+            con.execute("create table payments as select 1 as id, 9.5 as amount")
+        project.attached_databases["pinned_raw"] = pinned
+        try:
+            assert project.query("select amount from pinned_raw.main.payments") == [(9.5,)]
+            joined = "select count(*) from raw_customers c join pinned_raw.payments p on c.id = p.id"
+            assert project.query(joined) == [(1,)]
+            with pytest.raises(ReadOnlyQueryError):
+                project.query("insert into pinned_raw.payments values (2, 1.0)")
+        finally:
+            del project.attached_databases["pinned_raw"]
+        with duckdb.connect(str(pinned), read_only=True) as con:
+            assert con.execute("select count(*) from payments").fetchall() == [(1,)]
+"""
+
+
+def test_query_is_read_only(shop_repo: pytest.Pytester) -> None:
+    write_files(shop_repo.path, {"tests/test_query.py": QUERY_TEST})
+    result = shop_repo.runpytest("-p", "no:randomly")
+    result.assert_outcomes(passed=17)
