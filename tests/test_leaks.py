@@ -1,4 +1,5 @@
-"""Never leak (issue 11): dbt() cannot be pointed elsewhere, query() cannot write or read files."""
+"""Never leak, never lose (issue 11): dbt() cannot be pointed elsewhere, query() cannot write
+or read files, and a failed test never costs a committed snapshot."""
 
 from __future__ import annotations
 
@@ -190,3 +191,107 @@ def test_query_is_read_only(shop_repo: pytest.Pytester) -> None:
     write_files(shop_repo.path, {"tests/test_query.py": QUERY_TEST})
     result = shop_repo.runpytest("-p", "no:randomly")
     result.assert_outcomes(passed=17)
+
+
+# --- snapshots: a failed test keeps its committed snapshot --------------------------------
+
+GRAPH_AND_CONFIG_TEST = """
+    def test_graph(dbt_asset_graph, dbt_assets_snapshot):
+        assert dbt_asset_graph == dbt_assets_snapshot
+
+
+    def test_settings(dbt_assets_snapshot):
+        # Needs no dbt: it runs (and uses its snapshot folder) even when the project is broken.
+        assert {"warehouse": "duckdb"} == dbt_assets_snapshot
+"""
+
+
+def _snapshot_files(root: Path) -> dict[str, bytes]:
+    return {
+        str(path.relative_to(root)): path.read_bytes()
+        for path in sorted(root.rglob("__snapshots__/**/*"))
+        if path.is_file()
+    }
+
+
+def test_snapshots_survive_a_project_that_fails_to_parse(shop_repo: pytest.Pytester) -> None:
+    write_files(shop_repo.path, {"tests/test_graph.py": GRAPH_AND_CONFIG_TEST})
+    shop_repo.runpytest("--snapshot-update").assert_outcomes(passed=2)
+    committed = _snapshot_files(shop_repo.path)
+    assert sorted(committed) == [
+        "tests/__snapshots__/test_graph/test_graph.yaml",
+        "tests/__snapshots__/test_graph/test_settings.yaml",
+    ]
+    # A snapshot of a test that no longer exists: cleanup must still remove it.
+    stale = shop_repo.path / "tests/__snapshots__/test_graph/test_removed.yaml"
+    stale.write_bytes(committed["tests/__snapshots__/test_graph/test_settings.yaml"])
+
+    write_files(shop_repo.path, {"shop/models/marts/orders.sql": "select * from {{ ref('stg_payments') }}"})
+    broken = shop_repo.runpytest("--snapshot-update")
+    broken.assert_outcomes(passed=1, errors=1)
+    assert _snapshot_files(shop_repo.path) == committed, broken.stdout.str()
+    assert "1 unused snapshot deleted" in broken.stdout.str()
+
+    stale.write_bytes(committed["tests/__snapshots__/test_graph/test_settings.yaml"])
+    plain = shop_repo.runpytest("-v")
+    plain.assert_outcomes(passed=1, errors=1)
+    output = plain.stdout.str()
+    assert "1 snapshot unused." in output and "test_removed" in output, output
+    assert "test_graph.yaml" not in output and "test_graph (" not in output, output
+    stale.unlink()
+
+    # -k deselection still keeps the deselected test's snapshot (syrupy's own rule).
+    shop_repo.runpytest("--snapshot-update", "-k", "test_settings").assert_outcomes(passed=1)
+    assert _snapshot_files(shop_repo.path) == committed
+
+
+FAILS_BEFORE_SNAPSHOT_TEST = """
+    import pytest
+
+
+    @pytest.mark.parametrize("mart", ["customers", "orders"])
+    def test_mart(dbt_assets_materialize, dbt_assets_snapshot, mart):
+        result = dbt_assets_materialize(dbt_select="+" + mart)
+        assert result.row_counts["acme/marts/customers" if mart == "customers" else "acme/marts/orders"] < 5
+        assert result.summary() == dbt_assets_snapshot
+
+
+    def test_counts(dbt_assets_materialize, snapshot):
+        result = dbt_assets_materialize(dbt_select="+customers")
+        assert result.row_counts["acme/marts/customers"] == 3
+        assert result.row_counts == snapshot
+
+
+    def test_unrelated(snapshot):
+        assert 1 == 1
+"""
+
+
+def test_snapshots_survive_a_test_that_fails_before_its_assertion(shop_repo: pytest.Pytester) -> None:
+    write_files(shop_repo.path, {"tests/test_marts.py": FAILS_BEFORE_SNAPSHOT_TEST})
+    shop_repo.runpytest("--snapshot-update").assert_outcomes(passed=4)
+    committed = _snapshot_files(shop_repo.path)
+    assert sorted(committed) == [
+        "tests/__snapshots__/test_marts.ambr",
+        "tests/__snapshots__/test_marts/test_mart[customers].yaml",
+        "tests/__snapshots__/test_marts/test_mart[orders].yaml",
+    ]
+    stale = shop_repo.path / "tests/__snapshots__/test_marts/test_gone.yaml"
+    stale.write_bytes(committed["tests/__snapshots__/test_marts/test_mart[orders].yaml"])
+
+    # Three more customers: test_mart[customers] and test_counts fail before their snapshot
+    # assertions; test_mart[orders] still passes.
+    seed = shop_repo.path / "shop/seeds/raw_customers.csv"
+    seed.write_text(seed.read_text() + "4,Di\n5,Ed\n6,Flo\n")
+    result = shop_repo.runpytest("--snapshot-update")
+    result.assert_outcomes(passed=2, failed=2)
+    assert not stale.exists(), "a truly unused snapshot must still be deleted"
+    assert _snapshot_files(shop_repo.path) == committed, result.stdout.str()
+
+
+def test_syrupy_shim_matches_the_installed_syrupy() -> None:
+    """Fails, naming the shim, when syrupy changes what syrupy_compat relies on."""
+    from pytest_dbt_assets.syrupy_compat import SHIM, check_syrupy
+
+    problem = check_syrupy()
+    assert problem is None, f"{SHIM} must be re-read against the installed syrupy: {problem}"
