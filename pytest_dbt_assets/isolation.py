@@ -192,4 +192,10 @@ def run_read_only(duckdb_path: Path, attached: Mapping[str, Path], sql: str, par
             'dbt_assets_project.dbt("seed") / dbt_assets_project.dbt("run", "--select", ...) or '
             "dbt_assets_materialize(...), or use a resource of your definitions (dbt_assets_resources); "
             "to read a file in a test, open it in Python."
+            + (
+                " A view that reads a file itself (a dbt-duckdb external source or model) cannot be "
+                "queried here either: query a model built as a table from it."
+                if "Cannot access file" in text
+                else ""
+            )
         ) from None

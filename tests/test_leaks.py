@@ -164,6 +164,15 @@ QUERY_TEST = """
         assert project.query("select count(*) from raw_customers") == [(3,)]
 
 
+    def test_a_view_reading_a_file_is_refused_with_a_hint(project, tmp_path):
+        csv = tmp_path / "stores.csv"
+        csv.write_text("id\\n1\\n")
+        with duckdb.connect(str(project.duckdb_path)) as con:
+            con.execute(f"create view file_view as select * from read_csv('{csv}')")
+        with pytest.raises(ReadOnlyQueryError, match="A view that reads a file itself"):
+            project.query("select * from file_view")
+
+
     def test_other_errors_are_duckdb_own(project):
         with pytest.raises(duckdb.CatalogException, match="no_such_table"):
             project.query("select * from no_such_table")
@@ -190,7 +199,7 @@ QUERY_TEST = """
 def test_query_is_read_only(shop_repo: pytest.Pytester) -> None:
     write_files(shop_repo.path, {"tests/test_query.py": QUERY_TEST})
     result = shop_repo.runpytest("-p", "no:randomly")
-    result.assert_outcomes(passed=17)
+    result.assert_outcomes(passed=18)
 
 
 # --- snapshots: a failed test keeps its committed snapshot --------------------------------
