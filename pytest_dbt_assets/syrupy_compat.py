@@ -33,7 +33,8 @@ def check_syrupy() -> str | None:
     low, high = SYRUPY_VERSIONS
     found = syrupy_version()
     if not low <= found < high:
-        return f"syrupy {'.'.join(map(str, found))} is outside the versions {SHIM} supports (>=7.0,<8.0)"
+        supported = f">={'.'.join(map(str, low))},<{'.'.join(map(str, high))}"
+        return f"syrupy {'.'.join(map(str, found))} is outside the versions {SHIM} supports ({supported})"
     try:
         from syrupy.report import SnapshotReport
         from syrupy.session import ItemStatus, SnapshotSession

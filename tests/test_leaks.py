@@ -111,6 +111,27 @@ def test_dbt_refuses_every_flag_that_points_elsewhere(shop_repo: pytest.Pytester
         assert not never_created.exists(), never_created
 
 
+@pytest.mark.parametrize(
+    ("args", "refused"),
+    [
+        (["seed", "--profiles-dir", "shop", "--target", "prod"], ["--profiles-dir", "--target"]),
+        (["seed", "--target=prod"], ["--target=prod"]),
+        (["seed", "-tprod"], ["-tprod"]),
+        (["run", "-xt", "prod"], ["-xt"]),
+        (["source", "freshness", "--project-dir=shop"], ["--project-dir=shop"]),
+        (["run", "--select", "--target", "prod"], ["--target"]),  # never taken for a value
+        (["run", "-sstg_t", "--full-refresh"], []),  # `-s` value, not a `-t`
+        (["run", "--state", "prod_artifacts", "--defer", "--favor-state"], []),
+        (["run-operation", "grant", "--args", "{role: -t}"], []),
+        (["debug", "--config-dir"], []),
+    ],
+)
+def test_redirecting_flags_are_read_from_dbt_params(args: list[str], refused: list[str]) -> None:
+    from pytest_dbt_assets.isolation import find_redirecting_flags
+
+    assert [token for token, _ in find_redirecting_flags(args)] == refused
+
+
 # --- query(): read-only, no file access ---------------------------------------------------
 
 QUERY_TEST = """
@@ -317,3 +338,11 @@ def test_syrupy_shim_matches_the_installed_syrupy() -> None:
 
     problem = check_syrupy()
     assert problem is None, f"{SHIM} must be re-read against the installed syrupy: {problem}"
+
+
+def test_syrupy_shim_names_itself_when_syrupy_is_not_the_one_it_knows(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pytest_dbt_assets import syrupy_compat
+
+    monkeypatch.setattr(syrupy_compat, "SYRUPY_VERSIONS", ((6, 0), (7, 0)))
+    problem = syrupy_compat.check_syrupy()
+    assert problem is not None and "pytest_dbt_assets.syrupy_compat supports" in problem, problem
