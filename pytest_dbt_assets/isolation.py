@@ -93,6 +93,7 @@ def find_redirecting_flags(args: Sequence[str]) -> list[tuple[str, str]]:
     grouped as ``-xt value``. Every argument that starts with a dash is checked, values
     included: a refused flag is never taken for the value of the option before it.
     """
+    args = [str(arg) for arg in args]  # a Path given as a value
     refused, takes_value, shorts = _dbt_options(args)
     found: list[tuple[str, str]] = []
     for token in args:
