@@ -33,6 +33,14 @@ class DbtParseError(DbtCommandError):
     """dbt could not parse the project: YAML, Jinja, unknown ref, cycle, ..."""
 
 
+class DbtIsolationError(DbtCommandError):
+    """``dbt_assets_project.dbt()`` was given a flag that would point dbt outside the temp project."""
+
+
+class ReadOnlyQueryError(DbtAssetsError):
+    """``dbt_assets_project.query()`` was asked to write or to reach a file outside the test database."""
+
+
 class DefinitionsError(DbtAssetsError):
     """The configured Dagster definitions cannot be imported or are of the wrong type."""
 

@@ -13,6 +13,7 @@ from pytest_dbt_assets.settings import FLAGS, OPTIONS, Settings, resolve_setting
 
 if TYPE_CHECKING:
     from pytest_dbt_assets.dbt_worker import DbtWorker
+    from pytest_dbt_assets.syrupy_compat import SnapshotKeeper
 
 SETTINGS_KEY = pytest.StashKey[Settings]()
 WORKER_KEY = pytest.StashKey["DbtWorker"]()
@@ -61,6 +62,51 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(
         SummaryReporter(USER_PROPERTY, always=config.stash[SETTINGS_KEY].summary), "dbt_assets_summary"
     )
+    _configure_snapshot_keeper(config)
+
+
+# Snapshot safety: a failed test that uses the plugin's fixtures keeps its snapshots under
+# --snapshot-update (syrupy_compat is the only module that touches syrupy's internals).
+
+
+def _configure_snapshot_keeper(config: pytest.Config) -> None:
+    if not config.pluginmanager.hasplugin("syrupy"):
+        return
+    from pytest_dbt_assets.syrupy_compat import SnapshotKeeper
+
+    keeper = SnapshotKeeper(config)
+    if keeper.problem is not None:
+        config.issue_config_time_warning(
+            pytest.PytestWarning(
+                f"pytest-dbt-assets cannot protect the snapshots of failed tests: {keeper.problem}. "
+                "Do not run --snapshot-update while tests fail."
+            ),
+            stacklevel=2,
+        )
+    config.pluginmanager.register(_SnapshotSafety(keeper), "dbt_assets_snapshot_safety")
+
+
+class _SnapshotSafety:
+    """Hands collected tests and failed reports to the :class:`SnapshotKeeper`."""
+
+    def __init__(self, keeper: SnapshotKeeper) -> None:
+        self.keeper = keeper
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        self.keeper.protect(
+            {
+                item.nodeid
+                for item in items
+                if "snapshot" in (names := getattr(item, "fixturenames", ()))
+                and any(name.startswith("dbt_asset") for name in names)
+            }
+        )
+
+    @pytest.hookimpl(trylast=True)  # after syrupy's own hook has recorded the outcome
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.failed and report.when in ("setup", "call"):
+            self.keeper.failed(report.nodeid)
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

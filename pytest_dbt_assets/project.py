@@ -16,19 +16,26 @@ from typing import Any
 import yaml
 
 from pytest_dbt_assets.errors import DbtCommandError, ProjectNotFoundError
+from pytest_dbt_assets.isolation import run_read_only, validate_dbt_args
 
 TARGET_NAME = "dbt_assets"
 DUCKDB_FILE_NAME = "dbt_assets.duckdb"
 
-# Environment variables that would redirect dbt away from the temporary project. dbt's own
-# command-line flags win over them, and the plugin always passes those flags explicitly.
-REDIRECTING_ENV_VARS = (
-    "DBT_PROFILES_DIR",
-    "DBT_PROFILE",
-    "DBT_TARGET",
-    "DBT_TARGET_PATH",
-    "DBT_PROJECT_DIR",
-    "DBT_LOG_PATH",
+# Environment variables that would redirect dbt away from the temporary project (the
+# envvars of the flags `isolation.REDIRECTING_PARAMS` refuses, in dbt/cli/params.py). dbt's
+# own command-line flags win over them, and the plugin passes those flags explicitly; they
+# are hidden all the same, in both spellings dbt 1.11 reads (`DBT_ENGINE_...` wins).
+_REDIRECTING_ENV_NAMES = (
+    "PROFILES_DIR",
+    "PROFILE",
+    "TARGET",
+    "TARGET_PATH",
+    "PROJECT_DIR",
+    "LOG_PATH",
+    "PARTIAL_PARSE_FILE_PATH",
+)
+REDIRECTING_ENV_VARS = tuple(
+    prefix + name for name in _REDIRECTING_ENV_NAMES for prefix in ("DBT_", "DBT_ENGINE_")
 )
 
 _SKIPPED_NAMES = {
@@ -83,29 +90,36 @@ class DbtAssetsProject:
         """Run a dbt command in this process against the temporary project.
 
         The profile, target, project and target folders are passed as flags, so ``DBT_*``
-        variables in the user's shell cannot redirect it. Returns dbt's ``dbtRunnerResult``;
+        variables in the user's shell cannot redirect it, and flags in ``args`` that would
+        (``--profiles-dir``, ``--profile``, ``--target``/``-t``, ``--project-dir``,
+        ``--target-path``, ``--log-path``, ``--partial-parse-file-path``) are refused with
+        :class:`DbtIsolationError` before dbt starts. Returns dbt's ``dbtRunnerResult``;
         raises :class:`DbtCommandError` with dbt's own error text when the command fails.
 
         Example:
             >>> dbt_assets_project.dbt("seed", "--select", "raw_customers")
         """
         __tracebackhide__ = True
+        validate_dbt_args(args)
         result, errors = run_dbt(self, list(args), target_path=target_path)
         if not result.success:
             raise DbtCommandError(describe_dbt_failure(f"`dbt {' '.join(args)}`", self, result, errors))
         return result
 
     def query(self, sql: str, parameters: Sequence[Any] | None = None) -> list[tuple[Any, ...]]:
-        """Run ``sql`` on a read-only connection to the temporary DuckDB file and return its rows."""
-        import duckdb
+        """Run ``sql`` on the temporary DuckDB file and return its rows; strictly read-only.
 
+        The databases that sources pin (``attached_databases``) are attached read-only under
+        their aliases. A write, ``SET``, ``ATTACH``, ``INSTALL``/``LOAD`` or any file access
+        (``COPY ... TO``, ``EXPORT DATABASE``, ``read_csv``) raises :class:`ReadOnlyQueryError`.
+        """
+        __tracebackhide__ = True
         if not self.duckdb_path.exists():
             raise DbtCommandError(
                 f"The temporary DuckDB database {self.duckdb_path.name} does not exist yet: nothing "
                 "has been built in this test. Materialize something first (dbt_assets_materialize)."
             )
-        with duckdb.connect(str(self.duckdb_path), read_only=True) as con:
-            return con.execute(sql, parameters).fetchall()
+        return run_read_only(self.duckdb_path, self.attached_databases, sql, parameters)
 
     def reset_database(self) -> None:
         """Delete the DuckDB file and the attached ones (and their write-ahead logs) so the

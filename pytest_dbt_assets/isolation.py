@@ -1,0 +1,202 @@
+"""Guards that keep ``dbt_assets_project.dbt()`` and ``.query()`` inside the test's temp folder.
+
+``dbt()`` refuses the dbt flags that would point dbt at another profile, target or folder
+(click takes the last value of a repeated option, and the user's arguments come after the
+plugin's own flags). ``query()`` runs on a DuckDB connection that is read-only and has no
+file access beyond the test database and the databases the project pins.
+
+Nothing here imports pytest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from pytest_dbt_assets.errors import DbtIsolationError, ReadOnlyQueryError
+
+# dbt's click parameter names (dbt/cli/params.py) that point dbt somewhere else, and why.
+# Not refused, because they do not change where dbt connects or writes: --state,
+# --defer-state, --defer, --favor-state (read artefacts of another run; relations still
+# live in the test database), --config-dir (`dbt debug` only prints the profiles folder),
+# --output/-o (a file the caller names explicitly), --vars.
+REDIRECTING_PARAMS: dict[str, str] = {
+    "profiles_dir": "it would read another profiles.yml, whose targets can be your warehouse",
+    "profile": "it would select another profile than the plugin's DuckDB-only one",
+    "target": "it would select another target than the plugin's DuckDB target",
+    "project_dir": "it would run dbt on another project folder than the temporary copy (your own tree)",
+    "target_path": "it would write dbt's artefacts outside the temporary project (into your tree)",
+    "log_path": "it would write dbt's logs outside the temporary project",
+    "partial_parse_file_path": "it would read another project's saved parse state",
+}
+
+# The same, as flags, for when dbt's click commands cannot be inspected.
+_KNOWN_FLAGS: dict[str, str] = {
+    "--profiles-dir": "profiles_dir",
+    "--profile": "profile",
+    "--target": "target",
+    "-t": "target",
+    "--project-dir": "project_dir",
+    "--target-path": "target_path",
+    "--log-path": "log_path",
+    "--partial-parse-file-path": "partial_parse_file_path",
+}
+
+
+def _dbt_options(args: Sequence[str]) -> tuple[dict[str, str], set[str], set[str]]:
+    """From dbt's own click commands: refused flag -> parameter name (any command), and the
+    flags that take a value and the short flags of the command ``args`` names (of all
+    commands when it is unknown)."""
+    import click
+    from dbt.cli.main import cli
+
+    refused: dict[str, str] = dict(_KNOWN_FLAGS)
+    takes_value: set[str] = set()
+    shorts: set[str] = set()
+    command: click.Command | None = cli
+    for token in args:  # `source freshness`, `docs generate`: nested groups
+        if not isinstance(command, click.Group) or token.startswith("-"):
+            break
+        command = command.commands.get(token)
+    commands: list[click.Command] = []
+
+    def walk(node: click.Command) -> None:
+        commands.append(node)
+        if isinstance(node, click.Group):
+            for child in node.commands.values():
+                walk(child)
+
+    walk(cli)
+    named = [cli, command] if command is not None and command is not cli else commands
+    for node in commands:
+        for param in node.params:
+            if not isinstance(param, click.Option):
+                continue
+            flags = [*param.opts, *param.secondary_opts]
+            if param.name in REDIRECTING_PARAMS:
+                refused.update(dict.fromkeys(flags, param.name))
+            if not param.is_flag and not param.count and node in named:
+                takes_value.update(flags)
+    for node in named:
+        for param in node.params:
+            if isinstance(param, click.Option):
+                shorts.update(flag for flag in [*param.opts, *param.secondary_opts] if not flag.startswith("--"))
+    return refused, takes_value, shorts
+
+
+def find_redirecting_flags(args: Sequence[str]) -> list[tuple[str, str]]:
+    """``(argument as written, dbt parameter name)`` for each argument that would redirect dbt.
+
+    Knows ``--flag value``, ``--flag=value``, ``-t value``, ``-tvalue`` and short flags
+    grouped as ``-xt value``. Every argument that starts with a dash is checked, values
+    included: a refused flag is never taken for the value of the option before it.
+    """
+    args = [str(arg) for arg in args]  # a Path given as a value
+    refused, takes_value, shorts = _dbt_options(args)
+    found: list[tuple[str, str]] = []
+    for token in args:
+        if token.startswith("--"):
+            name = token.split("=", 1)[0]
+            if name in refused:
+                found.append((token, refused[name]))
+        elif token.startswith("-") and len(token) > 1 and not token[1].isdigit():
+            for letter in token[1:]:
+                flag = "-" + letter
+                if flag in refused:
+                    found.append((token, refused[flag]))
+                    break
+                if flag in takes_value and flag in shorts:
+                    break  # the rest is this flag's value: `-sstg_orders`
+    return found
+
+
+def validate_dbt_args(args: Sequence[str]) -> None:
+    """Raise :class:`DbtIsolationError` naming each flag that would point dbt elsewhere."""
+    __tracebackhide__ = True
+    found = find_redirecting_flags(args)
+    if not found:
+        return
+    lines = [
+        f"dbt_assets_project.dbt({', '.join(repr(arg) for arg in args)}) was refused: "
+        + ("this flag points" if len(found) == 1 else "these flags point")
+        + " dbt outside the test's temporary project and DuckDB database."
+    ]
+    for token, param in found:
+        lines.append(f"  {token}: {REDIRECTING_PARAMS[param]}.")
+    lines.append(
+        "dbt() always runs with the plugin's own profile (dbt_assets_project.profile_name), its only "
+        "target (dbt_assets_project.target_name: DuckDB at dbt_assets_project.duckdb_path), its "
+        "profiles.yml (dbt_assets_project.profiles_dir) and the temporary copy "
+        "(dbt_assets_project.project_dir); it passes those flags itself. Drop the flag. For another "
+        "artefact folder pass target_path=... to dbt(); to run against your own warehouse, run dbt "
+        "outside the tests."
+    )
+    raise DbtIsolationError("\n".join(lines))
+
+
+# What DuckDB says when the locked, read-only connection refuses a statement.
+_REFUSALS = (
+    "read-only mode",
+    "file system operations are disabled",
+    "configuration has been locked",
+    "disabled through configuration",
+    "external access",
+)
+
+
+@contextmanager
+def read_only_connection(duckdb_path: Path, attached: Mapping[str, Path]) -> Iterator[Any]:
+    """A DuckDB connection to ``duckdb_path`` that cannot write or touch any other file.
+
+    The databases in ``attached`` (alias -> file) that exist are attached read-only first;
+    then external access is switched off and the configuration locked, so neither ``SET``
+    nor ``ATTACH``, ``COPY``, ``EXPORT``, ``read_csv``, ``INSTALL`` or ``LOAD`` gets
+    through.
+    """
+    import duckdb
+
+    with duckdb.connect(str(duckdb_path), read_only=True) as con:
+        for alias, path in sorted(attached.items()):
+            if Path(path).exists():
+                con.execute(f"ATTACH '{_quote(str(path))}' AS \"{alias.replace(chr(34), chr(34) * 2)}\" (READ_ONLY)")
+        con.execute("SET enable_external_access = false")
+        con.execute("SET lock_configuration = true")
+        yield con
+
+
+def _quote(text: str) -> str:
+    return text.replace("'", "''")
+
+
+def run_read_only(duckdb_path: Path, attached: Mapping[str, Path], sql: str, parameters: Any) -> list[tuple[Any, ...]]:
+    """Rows of ``sql``; a statement that would write or reach a file raises :class:`ReadOnlyQueryError`."""
+    __tracebackhide__ = True
+    import duckdb
+
+    with read_only_connection(duckdb_path, attached) as con:
+        try:
+            return con.execute(sql, parameters).fetchall()
+        except (duckdb.PermissionException, duckdb.InvalidInputException, duckdb.CatalogException) as error:
+            text = str(error)
+            if not any(refusal in text for refusal in _REFUSALS):
+                raise
+        statement = " ".join(sql.split())
+        statement = statement if len(statement) <= 200 else statement[:197] + "..."
+        raise ReadOnlyQueryError(
+            f"dbt_assets_project.query() is read-only and refused `{statement}`.\n"
+            f"  DuckDB: {text.strip()}\n"
+            "query() reads the test database (dbt_assets_project.duckdb_path) and the databases your "
+            "sources pin, and nothing else: no writes, no SET, no ATTACH, INSTALL or LOAD, no file "
+            "read or written (COPY, EXPORT DATABASE, read_csv). To change data, run dbt with "
+            'dbt_assets_project.dbt("seed") / dbt_assets_project.dbt("run", "--select", ...) or '
+            "dbt_assets_materialize(...), or use a resource of your definitions (dbt_assets_resources); "
+            "to read a file in a test, open it in Python."
+            + (
+                " A view that reads a file itself (a dbt-duckdb external source or model) cannot be "
+                "queried here either: query a model built as a table from it."
+                if "Cannot access file" in text
+                else ""
+            )
+        ) from None
