@@ -190,6 +190,7 @@ def test_source_pinned_to_a_database(shop_repo: pytest.Pytester) -> None:
                     assert path.parent.parent == dbt_assets_project.duckdb_path.parent
                     with duckdb.connect(str(path), read_only=True) as con:
                         assert con.execute("select count(*) from salesforce.accounts").fetchone() == (3,)
+                    assert dbt_assets_project.query("select count(*) from raw_warehouse.salesforce.accounts") == [(3,)]
 
 
                 def test_reset_per_test(dbt_assets_materialize, dbt_assets_project):
