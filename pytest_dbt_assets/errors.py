@@ -37,3 +37,11 @@ class MaterializationError(DbtAssetsError):
     def __init__(self, message: str, failures: list[str]) -> None:
         super().__init__(message)
         self.failures = failures
+
+
+class DbtWorkerError(DbtAssetsError):
+    """The warm dbt worker did not start, or died a second time in the session."""
+
+
+class DbtWorkerRestartedWarning(UserWarning):
+    """The warm dbt worker died (e.g. killed by the out-of-memory killer) and was restarted."""
