@@ -229,6 +229,10 @@ def dbt_assets_dbt_executable(request: pytest.FixtureRequest, dbt_assets_project
     session): dagster-dbt still runs ``dbt build`` as a subprocess and reads dbt's own JSON
     lines, without paying for Python and dbt start-up each time. With ``subprocess`` it is
     None: the resource's own dbt.
+
+    The client lives in ``<basetemp>/dbt_assets_worker0/`` and keeps its path for the whole
+    session: a worker that dies is restarted once behind it (``DbtWorkerRestartedWarning``);
+    a second death fails later materializations with ``DbtWorkerError``.
     """
     worker = _worker(request.config)
     if worker is None:

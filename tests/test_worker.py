@@ -291,7 +291,7 @@ def test_next_session_removes_the_folder_of_a_killed_session(shop_repo: pytest.P
     assert not _alive(seen["pid"])
 
     (repo / "seen.json").unlink()
-    run = run_pytest(repo, "-k", "test_run", env=env, timeout=HANG_GUARD)
+    run = run_pytest(repo, "tests/test_run.py::test_run", env=env, timeout=HANG_GUARD)
     assert run.returncode == 0, _said(run)
     assert not stale.exists(), f"stale worker folder kept: {sorted(stale.iterdir())}"
     assert not Path(json.loads((repo / "seen.json").read_text())["executable"]).parent.exists()
