@@ -47,7 +47,7 @@ def main() -> int:
     from jaffle_dagster.resources import DuckDBWarehouse  # the example's own resource
 
     warehouse = {"warehouse": DuckDBWarehouse(path=str(project.duckdb_path))}
-    worker = DbtWorker()
+    worker = DbtWorker(work / "worker")
     worker.start()
     worker.prepare_build(project)
     plain_dbt = DbtCliResource(project_dir=str(project.project_dir), profiles_dir=str(project.profiles_dir))

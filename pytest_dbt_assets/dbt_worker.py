@@ -30,7 +30,6 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from collections import deque
 from collections.abc import Iterator
@@ -46,6 +45,7 @@ from pytest_dbt_assets.cache import (
     read_partial_parse,
     write_partial_parse,
 )
+from pytest_dbt_assets.errors import DbtWorkerError
 from pytest_dbt_assets.project import release_duckdb
 
 if TYPE_CHECKING:
@@ -56,13 +56,55 @@ PARTIAL_PARSE_FILE = "partial_parse.msgpack"  # dbt's name, in the target folder
 CACHE_NOTE = "partial_parse.from_cache.txt"  # beside a partial-parse file restored from the cache
 READY_LINE = "dbt-assets-worker ready"
 
-CLIENT_TEMPLATE = '''#!{python} -IS
-"""dbt, answered by the pytest-dbt-assets worker at {socket_path!r}."""
+SOCKET_NAME = "s"
+CLIENT_NAME = "dbt"
+OWNER_FILE = "owner"  # "<pid> <start time>" of the pytest process that made the folder
+FOLDER_PREFIX = "dbt_assets_worker"
+# Unix socket paths hold at most 107 bytes on Linux, 103 on macOS; basetemps can be longer.
+_MAX_SOCKET_PATH = 100
+_OOM_HINT = "as the out-of-memory killer does (`dmesg` or `journalctl -k` shows 'Out of memory: Killed process')"
+_SUBPROCESS_HINT = "--dbt-assets-runner=subprocess (ini: dbt_assets_runner = subprocess) runs dbt without the worker"
+
+CLIENT_TEMPLATE = """#!{python} -IS
+\"\"\"dbt, answered by the pytest-dbt-assets worker listening in {folder!r}.\"\"\"
 import json, os, signal, socket, sys
 
+FOLDER = {folder!r}
 MARKER = {marker!r}
-sock = socket.socket(socket.AF_UNIX)
-sock.connect({socket_path!r})
+
+
+def fail(reason):
+    # One line, where dagster-dbt shows it: dbt's JSON log format puts it among dbt's errors.
+    line = "pytest-dbt-assets: " + reason
+    if os.environ.get("DBT_LOG_FORMAT", "").lower() == "json" or "json" in sys.argv:
+        info = {{"name": "MainEncounteredError", "level": "error", "msg": line, "code": "Z002"}}
+        sys.stdout.write(json.dumps({{"info": info, "data": {{"exc": line}}}}) + "\\n")
+        sys.stdout.flush()
+    else:
+        sys.stderr.write(line + "\\n")
+    sys.exit(2)
+
+
+def connect():
+    sock = socket.socket(socket.AF_UNIX)
+    if os.path.isdir("/proc/self/fd"):  # the folder's path may be too long for a socket address
+        folder = os.open(FOLDER, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            sock.connect("/proc/self/fd/%d/{socket_name}" % folder)
+        finally:
+            os.close(folder)
+    else:
+        sock.connect(os.path.join(FOLDER, {socket_name!r}))
+    return sock
+
+
+try:
+    sock = connect()
+except OSError as error:
+    fail(
+        "cannot reach the dbt worker in %s (%s: %s): it is not running (killed or crashed); "
+        "the plugin restarts it before the next materialization" % (FOLDER, type(error).__name__, error)
+    )
 request = {{"argv": sys.argv[1:], "env": dict(os.environ), "cwd": os.getcwd()}}
 sock.sendall(json.dumps(request).encode() + b"\\n")
 
@@ -84,6 +126,8 @@ while True:
         chunk = sock.recv(65536)
     except InterruptedError:
         continue
+    except OSError:
+        chunk = b""
     if not chunk:
         break
     pending += chunk
@@ -99,37 +143,60 @@ while True:
         pending = pending[-keep:]
 out.write(pending)
 out.flush()
-sys.stderr.write("pytest-dbt-assets: the dbt worker went away before dbt finished\\n")
-sys.exit(2)
-'''
+fail(
+    "the dbt worker went away before dbt finished (it was killed or crashed, e.g. by the "
+    "out-of-memory killer); the plugin restarts it before the next materialization"
+)
+"""
 
 
 class DbtWorker:
-    """Starts and stops the worker process; ``executable`` goes into ``DbtCliResource``.
+    """Starts, watches and stops the worker process; ``executable`` goes into ``DbtCliResource``.
+
+    Everything it creates lives in ``folder`` (under pytest's basetemp): the client script
+    ``dbt``, the socket and an ``owner`` file naming the pytest process, so a later session
+    can remove the folder of one that was killed (:func:`remove_stale_folders`).
 
     ``launch()`` returns at once: the socket is bound here and handed to the worker, so
     requests (``prepare_build``, dbt commands) queue up while it is still importing dbt.
-    ``wait_ready()`` tells whether it started.
+    ``wait_ready()`` tells whether it started. A worker that dies is restarted once by
+    :meth:`ensure_running`, on the same socket and client script.
     """
 
-    def __init__(self, cache_dir: Path | None = None) -> None:
+    def __init__(self, folder: Path, cache_dir: Path | None = None) -> None:
         self.cache_dir = cache_dir
-        # Unix socket paths are limited to ~100 bytes: keep it short, outside deep temp dirs.
-        self._dir = Path(tempfile.mkdtemp(prefix="dbtw-"))
-        self.socket_path = self._dir / "s"
-        self.executable = self._dir / "dbt"
+        self.folder = folder
+        self.executable = folder / CLIENT_NAME
+        self.deaths: list[str] = []  # how each worker process of the session died
         self._process: subprocess.Popen[str] | None = None
         self._ready = False
         self._prepared: dict[Path, socket.socket] = {}
+        self._prepare_requests: dict[Path, dict[str, Any]] = {}
+        self._death_counted: int | None = None  # pid of the last process whose death is in `deaths`
+        self._failure: str | None = None  # why the worker cannot serve any more
+
+    @property
+    def pid(self) -> int | None:
+        """The worker process's id (None before ``launch()`` and after ``stop()``)."""
+        return self._process.pid if self._process is not None else None
 
     def launch(self) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        (self.folder / OWNER_FILE).write_text(_process_identity(os.getpid()) + "\n", encoding="utf-8")
         self.executable.write_text(
-            CLIENT_TEMPLATE.format(python=sys.executable, socket_path=str(self.socket_path), marker=EXIT_MARKER),
+            CLIENT_TEMPLATE.format(
+                python=sys.executable, folder=str(self.folder), socket_name=SOCKET_NAME, marker=EXIT_MARKER
+            ),
             encoding="utf-8",
         )
         self.executable.chmod(0o755)
-        with socket.socket(socket.AF_UNIX) as server:
-            server.bind(str(self.socket_path))
+        self._start_process()
+
+    def _start_process(self) -> None:
+        self._ready = False
+        with contextlib.suppress(FileNotFoundError):
+            (self.folder / SOCKET_NAME).unlink()  # left by a worker that died
+        with _socket_in(self.folder, bind=True) as server:
             server.listen(16)
             self._process = subprocess.Popen(
                 [
@@ -147,32 +214,95 @@ class DbtWorker:
                 start_new_session=True,  # a Ctrl-C in the terminal goes to pytest, which cancels
             )
 
-    def wait_ready(self, timeout: float = 120.0) -> None:
-        """Wait until the worker serves; stop it and raise RuntimeError if it does not."""
+    def wait_ready(self, timeout: float = 600.0) -> None:
+        """Wait until the worker serves; stop it and raise DbtWorkerError if it does not."""
         if self._ready:
             return
         process = self._process
         assert process is not None and process.stdout is not None, "launch() first"
         deadline = time.monotonic() + timeout
+        output: deque[str] = deque(maxlen=20)
         while time.monotonic() < deadline:
             line = process.stdout.readline()
             if line.strip() == READY_LINE:
                 self._ready = True
                 return
+            if line.strip():
+                output.append(line.rstrip())
             if not line and process.poll() is not None:
                 break
+        how = _how_it_ended(process.returncode) if process.poll() is not None else "did not say it was ready"
         self.stop()
-        raise RuntimeError("the pytest-dbt-assets dbt worker did not start")
+        said = ("\nIts last output:\n" + "\n".join(output)) if output else ""
+        self._failure = (
+            f"The pytest-dbt-assets dbt worker (pid {process.pid}, `{sys.executable} -m pytest_dbt_assets.dbt_worker`) "
+            f"did not start: it {how}.{said}\n{_SUBPROCESS_HINT[0].upper()}{_SUBPROCESS_HINT[1:]}."
+        )
+        raise DbtWorkerError(self._failure)
 
-    def start(self, timeout: float = 120.0) -> None:
+    def start(self, timeout: float = 600.0) -> None:
         self.launch()
         self.wait_ready(timeout)
+
+    def ensure_running(self) -> str | None:
+        """Before a call: restart a worker that died, once per session.
+
+        Returns None when it is alive, else what happened, for a warning. Raises
+        DbtWorkerError when it died a second time (or cannot be restarted).
+        """
+        if self._failure is not None:
+            raise DbtWorkerError(self._failure)
+        process = self._process
+        if process is None or process.poll() is None:
+            return None
+        self._note_death()
+        if len(self.deaths) > 1:
+            self._failure = (
+                f"{self.deaths[-1]} This is its second death in this session (the first: {self.deaths[0]}), "
+                f"so it is not restarted again. {_SUBPROCESS_HINT[0].upper()}{_SUBPROCESS_HINT[1:]}; "
+                "check the machine's free memory."
+            )
+            raise DbtWorkerError(self._failure)
+        for conn in self._prepared.values():
+            conn.close()
+        self._prepared.clear()
+        self._start_process()
+        for project_dir, request in self._prepare_requests.items():
+            self._send_prepare(project_dir, request)
+        self.wait_ready()
+        return (
+            f"{self.deaths[-1]} It was restarted (new pid {self.pid}); a second death fails the session's "
+            f"materializations. {_SUBPROCESS_HINT[0].upper()}{_SUBPROCESS_HINT[1:]}."
+        )
+
+    def death_during_call(self) -> str | None:
+        """After a call: what happened if the worker died during it, else None."""
+        process = self._process
+        if process is None or process.poll() is None:
+            return None
+        return (
+            f"{self._note_death()} dbt's commands in this materialization lost their worker; "
+            "the next materialization restarts it."
+        )
+
+    def _note_death(self) -> str:
+        """Describe the death of the current process, counted once however often asked."""
+        process = self._process
+        assert process is not None and process.returncode is not None
+        if self._death_counted != process.pid:
+            self._death_counted = process.pid
+            text = f"The pytest-dbt-assets dbt worker (pid {process.pid}) {_how_it_ended(process.returncode)}."
+            said = _read_available(process) if process.returncode > 0 else ""  # a signal leaves no last words
+            self.deaths.append(f"{text[:-1]}; its last output: {said}." if said else text)
+        return self.deaths[-1]
 
     def prepare_build(self, project: DbtAssetsProject) -> None:
         """Ask the worker to parse ``project`` now, as for the plain ``dbt build`` that
         dagster-dbt's ``DbtCliResource.cli`` sends, so the first real command finds the
         manifest ready. Does not wait: the worker answers requests in order. Like dagster-dbt,
         the folders are set explicitly, so the user's ``DBT_*`` variables cannot redirect it."""
+        if project.project_dir in self._prepared:
+            return
         scratch = str(project.target_dir / "dbt_assets_prepare")
         env = {
             **os.environ,
@@ -187,16 +317,16 @@ class DbtWorker:
             "cwd": str(project.project_dir.resolve()),
             "prepare": True,
         }
-        if project.project_dir in self._prepared:
-            return
-        conn = socket.socket(socket.AF_UNIX)
+        self._prepare_requests[project.project_dir] = request
+        self._send_prepare(project.project_dir, request)
+
+    def _send_prepare(self, project_dir: Path, request: dict[str, Any]) -> None:
         try:
-            conn.connect(str(self.socket_path))
-            conn.sendall(json.dumps(request).encode() + b"\n")
-        except OSError:  # the worker is gone: wait_ready() says so where it matters
-            conn.close()
+            with _socket_in(self.folder) as conn:
+                conn.sendall(json.dumps(request).encode() + b"\n")
+                self._prepared[project_dir] = conn.dup()
+        except OSError:  # the worker is gone: wait_ready() or ensure_running() says so
             return
-        self._prepared[project.project_dir] = conn
 
     def stop(self) -> None:
         for conn in self._prepared.values():
@@ -212,16 +342,124 @@ class DbtWorker:
                 process.wait()
         if process is not None and process.stdout is not None:
             process.stdout.close()
-        shutil.rmtree(self._dir, ignore_errors=True)
+        shutil.rmtree(self.folder, ignore_errors=True)
 
 
-def _die_with_parent() -> None:
-    """Ask Linux to SIGTERM this process when its parent (pytest) dies, however it dies."""
+@contextlib.contextmanager
+def _socket_in(folder: Path, *, bind: bool = False) -> Iterator[socket.socket]:
+    """A Unix socket bound to (or connected to) ``folder/s``, whatever the folder's length.
+
+    On Linux the address goes through ``/proc/self/fd/<folder fd>/s``, a short path that
+    the kernel resolves to the socket file in the folder; elsewhere the plain path is used
+    when it fits.
+    """
+    sock = socket.socket(socket.AF_UNIX)
+    try:
+        if Path("/proc/self/fd").is_dir():
+            folder_fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                _bind_or_connect(sock, f"/proc/self/fd/{folder_fd}/{SOCKET_NAME}", bind)
+            finally:
+                os.close(folder_fd)
+        else:
+            address = str(folder / SOCKET_NAME)
+            if len(os.fsencode(address)) > _MAX_SOCKET_PATH:
+                raise DbtWorkerError(
+                    f"The dbt worker's socket path {address} is longer than a Unix socket address "
+                    f"allows ({_MAX_SOCKET_PATH} bytes). Pass a shorter --basetemp, or "
+                    f"{_SUBPROCESS_HINT}."
+                )
+            _bind_or_connect(sock, address, bind)
+        yield sock
+    finally:
+        sock.close()
+
+
+def _bind_or_connect(sock: socket.socket, address: str, bind: bool) -> None:
+    if bind:
+        sock.bind(address)
+    else:
+        sock.connect(address)
+
+
+def _how_it_ended(returncode: int) -> str:
+    if returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = f"signal {-returncode}"
+        return f"was killed by {name}" + (f", {_OOM_HINT}" if name == "SIGKILL" else "")
+    return f"exited with code {returncode}"
+
+
+def _read_available(process: subprocess.Popen[str]) -> str:
+    """The last line a dead worker printed (e.g. a Python error), without waiting."""
+    if process.stdout is None or process.stdout.closed:
+        return ""
+    fd = process.stdout.fileno()
+    os.set_blocking(fd, False)
+    chunks = []
+    with contextlib.suppress(OSError):
+        while chunk := os.read(fd, 65536):
+            chunks.append(chunk)
+    text = b"".join(chunks).decode(errors="replace")
+    # multiprocessing's resource tracker (dbt's locks start it) shares the pipe and warns last.
+    lines = [line.strip() for line in text.splitlines() if line.strip() and "resource_tracker" not in line]
+    return lines[-1] if lines else ""
+
+
+def _process_identity(pid: int) -> str:
+    """``"<pid> <start time>"``: tells a live process from a later one given the same pid."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8").rsplit(")", 1)[1].split()
+        return f"{pid} {fields[19]}"
+    except (OSError, IndexError):
+        return f"{pid} ?"
+
+
+def _owner_alive(identity: str) -> bool:
+    pid_text, _, start = identity.strip().partition(" ")
+    try:
+        pid = int(pid_text)
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (ValueError, PermissionError):
+        return True  # not ours to judge: leave it
+    return start in {"?", ""} or _process_identity(pid) == identity.strip()
+
+
+def remove_stale_folders(basetemp: Path) -> list[Path]:
+    """Remove worker folders that earlier sessions left when they were killed (SIGKILL).
+
+    Looks in pytest's per-user temporary root (``pytest-of-<user>``, the ancestor of the
+    default basetemp: each ``pytest-N`` folder, and the ``popen-gwN`` folders of xdist
+    workers) for folders whose ``owner`` process no longer runs. With a ``--basetemp`` of the
+    user's choice there is no such root: pytest empties that folder itself at start.
+    """
+    root = next((folder for folder in (basetemp, *basetemp.parents) if folder.name.startswith("pytest-of-")), None)
+    if root is None:
+        return []
+    removed = []
+    for pattern in (f"pytest-*/{FOLDER_PREFIX}*", f"pytest-*/popen-gw*/{FOLDER_PREFIX}*"):
+        for folder in root.glob(pattern):
+            try:
+                identity = (folder / OWNER_FILE).read_text(encoding="utf-8")
+            except OSError:
+                continue  # not a worker folder, or one being made right now
+            if not _owner_alive(identity):
+                shutil.rmtree(folder, ignore_errors=True)
+                removed.append(folder)
+    return removed
+
+
+def _die_with_parent(signum: int = signal.SIGTERM) -> None:
+    """Ask Linux to send ``signum`` to this process when its parent dies, however it dies."""
     try:
         import ctypes
 
         libc = ctypes.CDLL(None)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        libc.prctl(1, signum)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         pass
 
@@ -454,10 +692,15 @@ def _run_with_manifest(argv: list[str], manifest: Any) -> int:
     return 2 if result.exception is not None else 1
 
 
-def _run_child(conn: socket.socket, request: dict[str, Any], manifest: Any) -> None:
+def _run_child(conn: socket.socket, request: dict[str, Any], manifest: Any, server_pid: int) -> None:
     """In the forked child: become the `dbt` command of the request. Never returns."""
     code = 1
     try:
+        # A worker killed mid-command (the OOM killer) takes its dbt along, so the client
+        # sees the connection end at once and nothing runs on unwatched.
+        _die_with_parent(signal.SIGKILL)
+        if os.getppid() != server_pid:
+            os._exit(1)
         signal.signal(signal.SIGINT, signal.default_int_handler)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         os.dup2(conn.fileno(), 1)
@@ -493,7 +736,13 @@ def _run_child(conn: socket.socket, request: dict[str, Any], manifest: Any) -> N
             os._exit(code)
 
 
-def _serve_one(conn: socket.socket, manifests: dict[str, Any], cache_dir: Path | None, pending: deque[Any]) -> None:
+def _serve_one(
+    server: socket.socket,
+    conn: socket.socket,
+    manifests: dict[str, Any],
+    cache_dir: Path | None,
+    pending: deque[Any],
+) -> None:
     reader = conn.makefile("rb")
     line = reader.readline()
     if not line:
@@ -514,9 +763,11 @@ def _serve_one(conn: socket.socket, manifests: dict[str, Any], cache_dir: Path |
     # Objects alive now are the warm state every child shares: keep the collector from
     # touching them, so a child's collections do not copy those pages.
     gc.freeze()
+    server_pid = os.getpid()
     pid = os.fork()
     if pid == 0:
-        _run_child(conn, request, manifest)
+        server.close()  # only the worker listens: once it is gone, clients are refused at once
+        _run_child(conn, request, manifest, server_pid)
     selector = selectors.DefaultSelector()
     selector.register(conn, selectors.EVENT_READ)
     interrupted_at: float | None = None
@@ -554,7 +805,7 @@ def serve(server_fd: int, cache_dir: Path | None) -> None:
         _compile_macro_templates(pending, server)
         conn, _ = server.accept()
         with conn:
-            _serve_one(conn, manifests, cache_dir, pending)
+            _serve_one(server, conn, manifests, cache_dir, pending)
 
 
 if __name__ == "__main__":

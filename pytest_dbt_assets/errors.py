@@ -67,3 +67,11 @@ class MissingSourceError(SourceDataError, MaterializationError):
 
 class PartitionKeyError(SelectionError):
     """A partitioned asset was selected without ``partition_key`` (or with an unknown one)."""
+
+
+class DbtWorkerError(DbtAssetsError):
+    """The warm dbt worker did not start, or died a second time in the session."""
+
+
+class DbtWorkerRestartedWarning(UserWarning):
+    """The warm dbt worker died (e.g. killed by the out-of-memory killer) and was restarted."""

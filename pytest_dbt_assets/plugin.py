@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import pytest
 
-from pytest_dbt_assets.errors import DbtAssetsError, ProjectNotFoundError
+from pytest_dbt_assets.errors import DbtAssetsError, DbtWorkerRestartedWarning, ProjectNotFoundError
 from pytest_dbt_assets.report import SummaryReporter
 from pytest_dbt_assets.settings import FLAGS, OPTIONS, Settings, resolve_settings
 
@@ -119,8 +120,11 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 
 def _worker(config: pytest.Config) -> DbtWorker | None:
-    """The session's dbt worker, launched on first use; None with the subprocess runner."""
-    from pytest_dbt_assets.dbt_worker import DbtWorker
+    """The session's dbt worker, launched on first use; None with the subprocess runner.
+
+    Its files live in a folder of pytest's basetemp, removed when the session ends; folders
+    that killed sessions left behind are removed first."""
+    from pytest_dbt_assets.dbt_worker import FOLDER_PREFIX, DbtWorker, remove_stale_folders
 
     if config.stash[SETTINGS_KEY].runner == "subprocess":
         return None
@@ -128,10 +132,42 @@ def _worker(config: pytest.Config) -> DbtWorker | None:
     if worker is None:
         project_dir = config.stash[SETTINGS_KEY].project_dir
         cache_dir = project_dir / "target" / "dbt_assets_cache" / "partial_parse" if project_dir else None
-        worker = config.stash[WORKER_KEY] = DbtWorker(cache_dir)
+        factory = _tmp_path_factory(config)
+        remove_stale_folders(factory.getbasetemp())
+        worker = config.stash[WORKER_KEY] = DbtWorker(factory.mktemp(FOLDER_PREFIX), cache_dir)
         config.add_cleanup(worker.stop)
         worker.launch()
     return worker
+
+
+def _tmp_path_factory(config: pytest.Config) -> pytest.TempPathFactory:
+    """The session's ``tmp_path_factory``, reachable from a hook.
+
+    pytest offers no public way: its tmpdir plugin keeps the factory on the config (a
+    private attribute, which pytest-xdist reads too). The worker is launched at collection,
+    before any fixture runs, so this is the one place the plugin reads it.
+    """
+    return config._tmp_path_factory  # type: ignore[attr-defined,no-any-return]
+
+
+def _worker_before_call(config: pytest.Config) -> None:
+    """Before a materialization: a worker that died is restarted, with a warning (once)."""
+    worker = config.stash.get(WORKER_KEY, None)
+    if worker is not None and (what_happened := worker.ensure_running()) is not None:
+        warnings.warn(DbtWorkerRestartedWarning(what_happened), stacklevel=3)
+
+
+def _worker_after_call(config: pytest.Config, outcome: Any) -> None:
+    """After a materialization that failed (a Materialization or MaterializationError): if
+    the worker died during it, say so among its failures, not only dbt's exit code."""
+    worker = config.stash.get(WORKER_KEY, None)
+    failures = getattr(outcome, "failures", None)
+    if worker is None or failures is None or getattr(outcome, "success", False):
+        return
+    if (what_happened := worker.death_during_call()) is not None:
+        failures.append(what_happened)
+        if isinstance(outcome, Exception) and outcome.args:
+            outcome.args = (f"{outcome.args[0]}\n- {what_happened}", *outcome.args[1:])
 
 
 @pytest.hookimpl(trylast=True)
@@ -241,6 +277,10 @@ def dbt_assets_dbt_executable(request: pytest.FixtureRequest, dbt_assets_project
     session): dagster-dbt still runs ``dbt build`` as a subprocess and reads dbt's own JSON
     lines, without paying for Python and dbt start-up each time. With ``subprocess`` it is
     None: the resource's own dbt.
+
+    The client lives in ``<basetemp>/dbt_assets_worker0/`` and keeps its path for the whole
+    session: a worker that dies is restarted once behind it (``DbtWorkerRestartedWarning``);
+    a second death fails later materializations with ``DbtWorkerError``.
     """
     worker = _worker(request.config)
     if worker is None:
@@ -248,7 +288,10 @@ def dbt_assets_dbt_executable(request: pytest.FixtureRequest, dbt_assets_project
         return
     try:
         worker.prepare_build(dbt_assets_project)
-        worker.wait_ready()
+        try:
+            worker.wait_ready()
+        except DbtAssetsError as error:
+            _fail(error)
         yield str(worker.executable)
     finally:
         worker.stop()
@@ -295,6 +338,7 @@ def dbt_assets_materialize(
         if select is None and dbt_select is None:
             select, dbt_select = marked.get("select"), marked.get("dbt_select")
         try:
+            _worker_before_call(request.config)
             materialization = materialize_assets(
                 dbt_assets_defs,
                 dbt_assets_project,
@@ -312,7 +356,9 @@ def dbt_assets_materialize(
                 dbt_executable=dbt_assets_dbt_executable,
             )
         except DbtAssetsError as error:
+            _worker_after_call(request.config, error)
             raise error.with_traceback(None) from None
+        _worker_after_call(request.config, materialization)
         # user_properties travel with the report, so the summary works under xdist too.
         request.node.user_properties.append((USER_PROPERTY, materialization.summary()))
         return materialization

@@ -5,11 +5,27 @@ from __future__ import annotations
 
 import os
 import re
-import time
+from pathlib import Path
 
 import pytest
 
 from tests.repos import SHOP_DAGSTER_FILES, SHOP_INI, write_files
+from tests.test_isolation import SOCKET_GUARD
+
+# Added to test_isolation's socket guard: a name lookup is the first step of any download.
+NAME_LOOKUP_GUARD = """
+
+    _getaddrinfo = socket.getaddrinfo
+
+    def _guarded_lookup(host, *args, **kwargs):
+        if host not in (None, "localhost", "127.0.0.1", "::1"):
+            with open(os.environ["SOCKET_GUARD_LOG"], "a") as log:
+                log.write(f"{os.getpid()} lookup {host!r}\\n")
+            raise socket.gaierror(f"socket guard: no network in tests ({host!r})")
+        return _getaddrinfo(host, *args, **kwargs)
+
+    socket.getaddrinfo = _guarded_lookup
+"""
 
 GRAPH_TEST = {
     "tests/test_graph.py": """
@@ -257,7 +273,9 @@ def test_definitions_setting_without_colon(shop_repo: pytest.Pytester) -> None:
 # 8. Packages not installed ----------------------------------------------------------------
 
 
-def test_project_needing_dbt_deps_fails_fast_without_network(shop_repo: pytest.Pytester) -> None:
+def test_project_needing_dbt_deps_fails_without_network_access(
+    shop_repo: pytest.Pytester, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     write_files(
         shop_repo.path,
         {
@@ -273,14 +291,17 @@ def test_project_needing_dbt_deps_fails_fast_without_network(shop_repo: pytest.P
             ),
         },
     )
-    # In a subprocess with a timeout: a plugin that went to the network would hang here.
-    started = time.monotonic()
-    result = shop_repo.runpytest_subprocess(timeout=60)
-    assert time.monotonic() - started < 30
+    # Every Python process of the run records and refuses name lookups and connections.
+    write_files(tmp_path / "guard", {"sitecustomize.py": SOCKET_GUARD + NAME_LOOKUP_GUARD})
+    log = tmp_path / "network.log"
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(tmp_path / "guard"), os.environ.get("PYTHONPATH", "")]))
+    monkeypatch.setenv("SOCKET_GUARD_LOG", str(log))
+    result = shop_repo.runpytest_subprocess(timeout=600)  # a hang guard, not a measure
     result.assert_outcomes(errors=1)
     assert_one_clear_failure(
         result, "The plugin never runs `dbt deps` (no network during tests)", 'Run "dbt deps"', "dbt_packages/"
     )
+    assert not log.exists() or log.read_text() == "", log.read_text()
 
 
 # 9-10. What looks wrong but must work ------------------------------------------------------
