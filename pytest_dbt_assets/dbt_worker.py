@@ -46,7 +46,7 @@ from pytest_dbt_assets.cache import (
     write_partial_parse,
 )
 from pytest_dbt_assets.errors import DbtWorkerError
-from pytest_dbt_assets.project import release_duckdb
+from pytest_dbt_assets.project import isolated_environ, release_duckdb
 
 if TYPE_CHECKING:
     from pytest_dbt_assets.project import DbtAssetsProject
@@ -305,7 +305,7 @@ class DbtWorker:
             return
         scratch = str(project.target_dir / "dbt_assets_prepare")
         env = {
-            **os.environ,
+            **isolated_environ(),
             "DBT_PROFILES_DIR": str(project.profiles_dir.resolve()),
             "DBT_PROJECT_DIR": str(project.project_dir.resolve()),
             "DBT_TARGET_PATH": scratch,

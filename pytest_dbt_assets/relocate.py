@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from pytest_dbt_assets.definitions import validate_definitions
-from pytest_dbt_assets.project import DbtAssetsProject
+from pytest_dbt_assets.project import DbtAssetsProject, dbt_environment
 
 if TYPE_CHECKING:
     from dagster import Definitions
@@ -157,7 +157,9 @@ def isolated_cli_resource_class() -> type:
             args = merge_vars(list(args), json.loads(self.dbt_assets_vars) if self.dbt_assets_vars else {})
             if target_path is None and self.dbt_assets_runs_dir:
                 target_path = Path(self.dbt_assets_runs_dir) / uuid.uuid4().hex[:10]
-            with _indirect_selection(self.dbt_assets_indirect_selection):
+            # dagster-dbt copies os.environ into dbt's: the user's DBT_ENGINE_PROFILES_DIR
+            # and friends would beat the DBT_PROFILES_DIR it sets.
+            with dbt_environment(), _indirect_selection(self.dbt_assets_indirect_selection):
                 if self.dbt_assets_indirect_selection:
                     args = _without_flag(args, "--indirect-selection")
                 invocation = super().cli(args, target_path=target_path, **kwargs)

@@ -50,16 +50,33 @@ PROD_PROFILES = """
 """
 
 
-def test_no_network_and_no_user_profile(shop_repo: pytest.Pytester, tmp_path: Path) -> None:
+# The worst case: the user's profile also has a target named like the plugin's.
+PROD_PROFILES_WITH_PLUGIN_TARGET_NAME = (
+    PROD_PROFILES
+    + """
+        dbt_assets:
+          type: duckdb
+          path: local_dev.duckdb
+"""
+)
+
+
+@pytest.mark.parametrize(
+    ("prefix", "runner"),
+    [("DBT_", "worker"), ("DBT_ENGINE_", "worker"), ("DBT_ENGINE_", "subprocess")],
+    ids=["DBT_-worker", "DBT_ENGINE_-worker", "DBT_ENGINE_-subprocess"],
+)
+def test_no_network_and_no_user_profile(shop_repo: pytest.Pytester, tmp_path: Path, prefix: str, runner: str) -> None:
+    """dbt 1.11 reads `DBT_ENGINE_X` before `DBT_X`: both spellings, both runners."""
     guard_dir = tmp_path / "guard"
     write_files(guard_dir, {"sitecustomize.py": SOCKET_GUARD})
     log = tmp_path / "connections.log"
     home = tmp_path / "home"
-    write_files(home, {".dbt/profiles.yml": PROD_PROFILES})
+    write_files(home, {".dbt/profiles.yml": PROD_PROFILES_WITH_PLUGIN_TARGET_NAME})
     write_files(
         shop_repo.path,
         {
-            "shop/profiles.yml": PROD_PROFILES,
+            "shop/profiles.yml": PROD_PROFILES_WITH_PLUGIN_TARGET_NAME,
             "tests/test_run.py": """
             def test_run(dbt_assets_materialize):
                 result = dbt_assets_materialize(dbt_select="+customers +orders")
@@ -72,13 +89,14 @@ def test_no_network_and_no_user_profile(shop_repo: pytest.Pytester, tmp_path: Pa
         "PYTHONPATH": os.pathsep.join([str(guard_dir), os.environ.get("PYTHONPATH", "")]),
         "SOCKET_GUARD_LOG": str(log),
         "HOME": str(home),
-        "DBT_PROFILES_DIR": str(home / ".dbt"),
-        "DBT_TARGET": "local",
-        "DBT_PROFILE": "shop_prod",
-        "DBT_TARGET_PATH": str(tmp_path / "elsewhere"),
+        prefix + "PROFILES_DIR": str(home / ".dbt"),
+        prefix + "TARGET": "local",
+        prefix + "PROFILE": "shop_prod",
+        prefix + "TARGET_PATH": str(tmp_path / "elsewhere"),
+        prefix + "LOG_PATH": str(tmp_path / "elsewhere_logs"),
         "DAGSTER_HOME": str(tmp_path / "dagster_home"),
     }
-    run = run_pytest(shop_repo.path, env=env)
+    run = run_pytest(shop_repo.path, f"--dbt-assets-runner={runner}", env=env)
     assert run.returncode == 0, run.stdout[-4000:]
     assert not log.exists() or log.read_text() == "", log.read_text()
     for never_created in (
@@ -86,6 +104,7 @@ def test_no_network_and_no_user_profile(shop_repo: pytest.Pytester, tmp_path: Pa
         shop_repo.path / "local_dev.duckdb",
         home / ".dbt/local_dev.duckdb",
         tmp_path / "elsewhere",
+        tmp_path / "elsewhere_logs",
         tmp_path / "dagster_home",
     ):
         assert not never_created.exists(), never_created
