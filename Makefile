@@ -60,7 +60,7 @@ lowest: $(LOWEST_INSTALLED)
 # Build sdist and wheel as a user's pip would, check their metadata, then run example_project
 # from the wheel in a fresh venv (the repo is not on sys.path there).
 package: $(INSTALLED)
-	@$(STEP) package 'rm -rf dist $(WHEEL_VENV) \
+	@$(STEP) package 'rm -rf dist build $(WHEEL_VENV) \
 		&& $(BIN)/python -m build --outdir dist . \
 		&& $(BIN)/twine check --strict dist/* \
 		&& $(BIN)/python scripts/check_wheel.py dist/*.whl \
@@ -79,4 +79,4 @@ bench: $(INSTALLED)
 	PATH="$(BIN):$$PATH" $(BIN)/python benchmarks/run.py --sizes 5 100 --repeat 3
 
 clean:
-	rm -rf $(VENV) $(LOWEST_VENV) $(WHEEL_VENV) dist *.egg-info .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(LOWEST_VENV) $(WHEEL_VENV) dist build *.egg-info .mypy_cache .ruff_cache
