@@ -1,29 +1,82 @@
 # Two commands set up everything on a fresh machine with Python 3.11:
 #   make demo   - the plugin on example_project/ (its snapshots must pass)
-#   make test   - the whole test suite (plugin tests, then example_project)
+#   make test   - lint and types, the suite, example_project, the lowest supported versions,
+#                 and the package as users install it; each step prints its time
 PYTHON ?= python3
 VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
+# The lower ends of pyproject's ranges (constraints-lowest.txt), a fast subset of the suite.
+LOWEST_VENV := .venv-lowest
+LOWEST_BIN := $(CURDIR)/$(LOWEST_VENV)/bin
+# A clean venv with the built wheel, not an editable install.
+WHEEL_VENV := .venv-wheel
+WHEEL_BIN := $(CURDIR)/$(WHEEL_VENV)/bin
 # dbt-core 1.12 is not installable here; constraints.txt pins the tested set.
 INSTALLED := $(VENV)/.installed
+LOWEST_INSTALLED := $(LOWEST_VENV)/.installed
+STEP := $(CURDIR)/.ci/step
+# Parse, graph snapshot, the worker, a materialization with row counts, snapshot diffs, cache.
+LOWEST_TESTS := tests/test_snapshot_unit.py \
+	tests/test_graph_e2e.py::test_custom_translator_keys_groups_and_deps \
+	tests/test_graph_e2e.py::test_changed_ref_fails_snapshot_until_updated \
+	tests/test_materialize_e2e.py::test_row_counts_of_every_relation_built \
+	tests/test_snapshot_e2e.py::test_materialization_changes_are_told_in_words \
+	tests/test_cache.py::test_warm_session_runs_no_parse
 
-.PHONY: demo test bench clean
+.PHONY: demo test lint suite example lowest package fix bench clean
 
 $(INSTALLED): pyproject.toml constraints.txt
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[test]"
+	@$(STEP) setup '$(PYTHON) -m venv $(VENV) \
+		&& $(BIN)/python -m pip install --quiet --upgrade pip \
+		&& $(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"'
+	touch $@
+
+$(LOWEST_INSTALLED): pyproject.toml constraints-lowest.txt
+	@$(STEP) setup-lowest '$(PYTHON) -m venv $(LOWEST_VENV) \
+		&& $(LOWEST_BIN)/python -m pip install --quiet --upgrade pip \
+		&& $(LOWEST_BIN)/python -m pip install --quiet -c constraints-lowest.txt -e ".[test]"'
 	touch $@
 
 demo: $(INSTALLED)
 	cd example_project && PATH="$(BIN):$$PATH" $(BIN)/python -m pytest -p no:cacheprovider
 
-test: $(INSTALLED)
-	PATH="$(BIN):$$PATH" $(BIN)/python -m pytest -n 2
-	cd example_project && PATH="$(BIN):$$PATH" $(BIN)/python -m pytest -p no:cacheprovider
+test: lint suite example lowest package
+	@echo "make test: lint, suite, example, lowest and package passed"
+
+lint: $(INSTALLED)
+	@$(STEP) lint '$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy'
+
+suite: $(INSTALLED)
+	@$(STEP) suite 'PATH="$(BIN):$$PATH" $(BIN)/python -m pytest -n 2'
+
+example: $(INSTALLED)
+	@$(STEP) example 'cd example_project && PATH="$(BIN):$$PATH" $(BIN)/python -m pytest -p no:cacheprovider'
+
+lowest: $(LOWEST_INSTALLED)
+	@$(STEP) lowest 'PATH="$(LOWEST_BIN):$$PATH" $(LOWEST_BIN)/python -m pip list 2>/dev/null \
+			| grep -iE "^(dagster|dagster-dbt|dbt-core|dbt-duckdb|duckdb|pytest|syrupy|PyYAML) " \
+		&& PATH="$(LOWEST_BIN):$$PATH" $(LOWEST_BIN)/python -m pytest -p no:cacheprovider $(LOWEST_TESTS)'
+
+# Build sdist and wheel as a user's pip would, check their metadata, then run example_project
+# from the wheel in a fresh venv (the repo is not on sys.path there).
+package: $(INSTALLED)
+	@$(STEP) package 'rm -rf dist build $(WHEEL_VENV) \
+		&& $(BIN)/python -m build --outdir dist . \
+		&& $(BIN)/twine check --strict dist/* \
+		&& $(BIN)/python scripts/check_wheel.py dist/*.whl \
+		&& $(PYTHON) -m venv $(WHEEL_VENV) \
+		&& $(WHEEL_BIN)/python -m pip install --quiet --upgrade pip \
+		&& $(WHEEL_BIN)/python -m pip install --quiet -c constraints.txt dist/*.whl \
+		&& cd example_project \
+		&& $(WHEEL_BIN)/python -c "import pytest_dbt_assets; print(\"plugin from\", pytest_dbt_assets.__file__)" \
+		&& PATH="$(WHEEL_BIN):$$PATH" $(WHEEL_BIN)/python -m pytest -p no:cacheprovider'
+
+# Not part of the two commands: fix what ruff can fix by itself.
+fix: $(INSTALLED)
+	$(BIN)/ruff check --fix . && $(BIN)/ruff format .
 
 bench: $(INSTALLED)
 	PATH="$(BIN):$$PATH" $(BIN)/python benchmarks/run.py --sizes 5 100 --repeat 3
 
 clean:
-	rm -rf $(VENV) *.egg-info
+	rm -rf $(VENV) $(LOWEST_VENV) $(WHEEL_VENV) dist build *.egg-info .mypy_cache .ruff_cache

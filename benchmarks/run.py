@@ -35,7 +35,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
 
@@ -417,7 +417,7 @@ def main() -> None:
     if final_revision != revision:
         revision = f"{revision} at the start, {final_revision} at the end"
     command = " ".join(["python benchmarks/run.py", *sys.argv[1:]])
-    date = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    date = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     document = (
         f"# Benchmark results\n\n`{command}`, {date}: medians of {args.repeat} runs.\n\n"
         f"Plugin at {revision}. Machine: {describe_machine()}.\n\n{table}\n\n"

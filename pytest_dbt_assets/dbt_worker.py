@@ -641,7 +641,7 @@ def _profile_path_may_differ() -> Iterator[None]:
         manifest.state_check.profile_hash = loader.manifest.state_check.profile_hash
         return original(loader, manifest)
 
-    ManifestLoader.is_partial_parsable = is_partial_parsable  # type: ignore[method-assign]
+    ManifestLoader.is_partial_parsable = is_partial_parsable  # type: ignore[method-assign,assignment]
     try:
         yield
     finally:

@@ -119,7 +119,7 @@ class DbtNodes:
 
         by_key: dict[Any, dict[str, Any]] = {}
         sources_by_key: dict[Any, dict[str, Any]] = {}
-        manifest: dict[str, Any] = {}
+        manifest: Mapping[str, Any] = {}
         for assets_def in dbt_assets_definitions_of(defs):
             manifest, translator, project = get_manifest_and_translator_from_dbt_assets([assets_def])
             for node in manifest["nodes"].values():
@@ -453,9 +453,11 @@ def failed_keys(
             if item.get("status") == "error" and item.get("unique_id") in key_by_unique_id:
                 failed.add(key_by_unique_id[item["unique_id"]])
     failed_steps = {event.step_key for event in result.all_events if event.is_step_failure}
+    from dagster import AssetsDefinition
+
     dbt_defs = dbt_assets_definitions_of(defs)
     for assets_def in defs.assets or []:
-        if assets_def in dbt_defs or not getattr(assets_def, "is_executable", False):
+        if not isinstance(assets_def, AssetsDefinition) or assets_def in dbt_defs or not assets_def.is_executable:
             continue
         if assets_def.node_def.name in failed_steps:
             failed |= set(assets_def.keys)
