@@ -403,9 +403,7 @@ def describe_result(
 
     run_results = read_run_results(runs_dir)
     selected_ids = {node["unique_id"] for key in selected if (node := nodes.by_key.get(key))}
-    failures = dbt_failures(
-        run_results, nodes.manifest, project, without_data=without_data, selected_ids=selected_ids
-    )
+    failures = dbt_failures(run_results, nodes.manifest, project, without_data=without_data, selected_ids=selected_ids)
     failures += step_failures(result, has_dbt_detail=bool(failures), defs=defs, manifest=nodes.manifest)
     failures = [strip_ansi(line) for line in failures]
     failed = failed_keys(defs, nodes, result, run_results)
@@ -658,7 +656,7 @@ def _duplicate_check_text(
     where = f" in {', '.join(files)}" if files else ""
     return (
         f"dbt tests share the name {spec.name} on {model}: {described or 'several tests'}. Dagster makes one "
-        f"asset check per test name, so step {step_key} failed (\"returned an output ... multiple times\") "
+        f'asset check per test name, so step {step_key} failed ("returned an output ... multiple times") '
         f"while dbt was running. Give each test a distinct `name:`{where}."
     )
 

@@ -34,9 +34,7 @@ _REDIRECTING_ENV_NAMES = (
     "LOG_PATH",
     "PARTIAL_PARSE_FILE_PATH",
 )
-REDIRECTING_ENV_VARS = tuple(
-    prefix + name for name in _REDIRECTING_ENV_NAMES for prefix in ("DBT_", "DBT_ENGINE_")
-)
+REDIRECTING_ENV_VARS = tuple(prefix + name for name in _REDIRECTING_ENV_NAMES for prefix in ("DBT_", "DBT_ENGINE_"))
 
 _SKIPPED_NAMES = {
     ".git",
