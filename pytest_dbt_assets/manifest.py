@@ -144,10 +144,14 @@ def _replace_user_manifest(path: Path, text: str, signature: str) -> str | None:
         reason = error.strerror or str(error)
     if current is not None and _signature_of(current) == signature:
         return None  # another parse of the same project and profile: the same definitions
-    state = "does not exist" if current is None else "is out of date (another parse, profile or version of your project)"
+    if current is None:
+        state, effect = "does not exist", "they cannot be imported without it"
+    else:
+        state = "is out of date (another parse, profile or version of the project)"
+        effect = "they would be built from that old manifest"
     return (
         f"{path} {state}, and the plugin cannot replace it: {path.parent} cannot be written ({reason}). "
-        "Your Dagster modules read that file at import, so they would be built from the wrong manifest. "
+        f"Your Dagster modules read that file at import, so {effect}. "
         f"Make {path.parent} writable (e.g. mount a writable volume on it in a read-only container), "
         "or run pytest once on a writable checkout before the tree becomes read-only: the plugin then "
         "writes its manifest there and later sessions only read it."

@@ -122,9 +122,8 @@ def _manifest_problem(config: pytest.Config) -> str | None:
     if isinstance(prepared, DbtAssetsError):
         project_dir = config.stash[SETTINGS_KEY].project_dir
         return (
-            f"The plugin could not write {project_dir}/target/manifest.json, which your Dagster "
-            f"modules read at import, because it could not parse the dbt project:\n"
-            f"{type(prepared).__name__}: {prepared}"
+            f"The plugin could not make {project_dir}/target/manifest.json, which your Dagster "
+            f"modules read at import:\n{type(prepared).__name__}: {prepared}"
         )
     return prepared.user_manifest_problem if prepared is not None else None
 
@@ -139,7 +138,9 @@ def _explain_missing_manifest(config: pytest.Config, error_text: str) -> str | N
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_make_collect_report(collector: pytest.Collector) -> Generator[None, pytest.CollectReport, pytest.CollectReport]:
+def pytest_make_collect_report(
+    collector: pytest.Collector,
+) -> Generator[None, pytest.CollectReport, pytest.CollectReport]:
     """A test module that could not import the user's package for want of the manifest:
     say why the plugin could not write it, instead of dagster-dbt's traceback."""
     report = yield
