@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Callable, Generator, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -80,7 +81,7 @@ def pytest_load_initial_conftests(early_config: pytest.Config) -> Generator[None
         return (yield)
     except Exception as error:
         cause = getattr(error, "cause", error)  # pytest's ConftestImportFailure wraps it
-        explained = _explain_missing_manifest(early_config, f"{type(cause).__name__}: {cause}")
+        explained = _explain_import_failure(early_config, f"{type(cause).__name__}: {cause}")
         if explained is None:
             raise
         raise pytest.UsageError(explained) from None
@@ -128,13 +129,24 @@ def _manifest_problem(config: pytest.Config) -> str | None:
     return prepared.user_manifest_problem if prepared is not None else None
 
 
-def _explain_missing_manifest(config: pytest.Config, error_text: str) -> str | None:
-    """The plugin's reason, when a user module failed to import for want of the manifest."""
+def _explain_import_failure(config: pytest.Config, error_text: str) -> str | None:
+    """The plugin's words for a user module that failed to import because of the manifest
+    the plugin could not write, or of the environment (no dbt); None for any other error."""
+    from pytest_dbt_assets.definitions import environment_problem
+
+    def lines_with(needle: str) -> list[str]:
+        # pytest's "E   " prefix and pydantic's "Value error, " ... " [type=...]" wrapping removed
+        found = [re.sub(r"^E\s+", "", line.strip()) for line in error_text.splitlines() if needle in line]
+        return [re.sub(r"\s*\[type=[^\]]*\]$", "", line).removeprefix("Value error, ") for line in found]
+
     problem = _manifest_problem(config)
-    lines = [line.strip().lstrip("E").strip() for line in error_text.splitlines() if "manifest.json" in line]
-    if problem is None or not lines:
-        return None
-    return f"{lines[-1]}\n{problem}"
+    if problem is not None and lines_with("manifest.json"):
+        return f"{lines_with('manifest.json')[-1]}\n{problem}"
+    if lines_with("not found on PATH"):
+        fix = environment_problem(RuntimeError(lines_with("not found on PATH")[-1]))
+        if fix is not None:
+            return f"{lines_with('not found on PATH')[-1]}\n{fix}"
+    return None
 
 
 @pytest.hookimpl(wrapper=True)
@@ -145,7 +157,7 @@ def pytest_make_collect_report(
     say why the plugin could not write it, instead of dagster-dbt's traceback."""
     report = yield
     if report.failed and MANIFEST_KEY in collector.config.stash:
-        explained = _explain_missing_manifest(collector.config, str(report.longrepr))
+        explained = _explain_import_failure(collector.config, str(report.longrepr))
         if explained is not None:
             report.longrepr = explained
     return report

@@ -320,3 +320,51 @@ def test_read_only_tree(pytester: pytest.Pytester) -> None:
     assert f"{repo}/target/manifest.json is out of date" in output
     assert "cannot be written (Read-only file system)" in output
     assert "Traceback" not in output and "OSError" not in output
+
+
+def test_a_session_without_a_dbt_project_pays_nothing(pytester: pytest.Pytester) -> None:
+    """No dbt project configured or found: the early hook neither parses nor imports dbt."""
+    write_files(
+        pytester.path,
+        {
+            "pyproject.toml": "[tool.pytest.ini_options]\n",
+            "test_plain.py": """
+                import sys
+
+
+                def test_nothing_loaded():
+                    assert "pytest_dbt_assets.manifest" not in sys.modules
+                    assert "dbt.cli.main" not in sys.modules
+            """,
+        },
+    )
+    run = run_pytest(pytester.path, env=_env())
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert not (pytester.path / "target").exists()
+
+
+def test_no_dbt_anywhere_is_one_environment_message(
+    scaffold_repo: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """No dbt on PATH and none beside Python (a Python without dbt installed): the import of
+    the package that creates the DbtCliResource fails with one message about the environment,
+    from the definitions fixture or from conftest.py, never a traceback."""
+    python = tmp_path / "bin" / "python"
+    python.parent.mkdir()
+    python.touch()
+    monkeypatch.setattr(sys, "executable", str(python))
+    monkeypatch.setenv("PATH", str(python.parent))
+    result = scaffold_repo.runpytest()
+    result.assert_outcomes(errors=1)
+    output = result.stdout.str()
+    assert "dbt_executable: The dbt executable 'dbt' was not found on PATH." in output
+    assert "set `dbt_executable` to its path.\nThis is a problem of the environment, not of your code" in output
+    assert "Fix the error in your code" not in output and "Traceback" not in output
+
+    write_files(scaffold_repo.path, {"shop_dagster/tests/conftest.py": "import shop_dagster.definitions\n"})
+    result = scaffold_repo.runpytest()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    errors = result.stderr.str()
+    assert "ERROR: The dbt executable 'dbt' was not found on PATH." in errors
+    assert "This is a problem of the environment, not of your code" in errors
+    assert "Traceback" not in errors and "conftest.py:" not in errors
