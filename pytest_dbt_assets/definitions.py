@@ -333,7 +333,9 @@ def validate_same_manifest(
             "option, or a module imported before pytest loaded your conftest.py), so it read the "
             "manifest that was there: stale or from another profile. The file is the plugin's now, so "
             "the next run reads it; to fix it for good, import your Dagster package only from "
-            "conftest.py, test modules or fixtures, never from a plugin or at start-up."
+            "conftest.py, test modules or fixtures, never from a plugin or at start-up. (If your "
+            "DbtProject reads its manifest from another folder, e.g. a `packaged_project_dir` copy, "
+            "delete that copy before testing.)"
         )
 
 
