@@ -61,9 +61,17 @@ def _version(distribution: str) -> str:
 
 @contextmanager
 def locked(path: Path) -> Iterator[None]:
-    """An exclusive lock shared by every process (xdist workers) using the same cache."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+b") as handle:
+    """An exclusive lock shared by every process (xdist workers) using the same cache.
+
+    Raises:
+        CacheUnwritableError: the lock file's folder cannot be created or written.
+    """
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(path, "a+b")  # noqa: SIM115 - closed below, after the lock is released
+    except OSError as error:
+        raise CacheUnwritableError(f"{path.parent} cannot be written ({error.strerror or error})") from error
+    with handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
@@ -86,9 +94,16 @@ def read_entry(path: Path, key: str) -> str | None:
 
 
 def write_entry(path: Path, key: str, text: str) -> None:
-    """Write atomically: readers see the old entry or the whole new one, never a part."""
+    """Write atomically: readers see the old entry or the whole new one, never a part.
+
+    Raises:
+        CacheUnwritableError: the cache folder cannot be written.
+    """
     envelope = {"format": FORMAT, "key": key, "sha256": hashlib.sha256(text.encode()).hexdigest(), "manifest": text}
-    write_atomically(path, json.dumps(envelope).encode())
+    try:
+        write_atomically(path, json.dumps(envelope).encode())
+    except OSError as error:
+        raise CacheUnwritableError(f"{path.parent} cannot be written ({error.strerror or error})") from error
 
 
 def write_atomically(path: Path, content: bytes, *, prefix: str = ".entry-") -> None:
@@ -133,16 +148,55 @@ def cached_manifest_text(cache_dir: Path, key: str, project_dir: Path, parse: Ca
 
     Returns the text (with ``project_dir`` in it) and whether it came from the cache.
     """
+    text, from_cache, _ = manifest_entry(cache_dir, key, project_dir, parse)
+    return text.replace(PLACEHOLDER, str(project_dir)), from_cache
+
+
+def manifest_entry(
+    cache_dir: Path, key: str, project_dir: Path, parse: Callable[[], str]
+) -> tuple[str, bool, str | None]:
+    """The manifest JSON text for ``key`` with :data:`PLACEHOLDER` for ``project_dir``.
+
+    Returns the text, whether it came from the cache, and why the cache could not be used
+    (None when it could). A cache folder that cannot be written (a read-only checkout, a
+    read-only ``target/``) is still read, without the lock: entries are replaced atomically
+    and checksummed, so a reader never trusts a partial one. On a miss ``parse()`` runs and
+    nothing is stored.
+    """
     entry = cache_dir / f"{key}.json"
-    with locked(cache_dir / f"{key}.lock"):
-        cached = read_entry(entry, key)
-        if cached is not None:
-            os.utime(entry)
-            return cached.replace(PLACEHOLDER, str(project_dir)), True
-        text = parse()
-        write_entry(entry, key, text.replace(str(project_dir), PLACEHOLDER))
+    text: str | None = None
+    try:
+        with locked(cache_dir / f"{key}.lock"):
+            cached = read_entry(entry, key)
+            if cached is not None:
+                _touch(entry)
+                return cached, True, None
+            text = _with_placeholder(parse(), project_dir)
+            write_entry(entry, key, text)
+    except CacheUnwritableError as error:
+        if text is None:
+            cached = read_entry(entry, key)
+            if cached is not None:
+                return cached, True, None
+            text = _with_placeholder(parse(), project_dir)
+        return text, False, str(error)
     prune(cache_dir)
-    return text, False
+    return text, False, None
+
+
+class CacheUnwritableError(OSError):
+    """The cache folder cannot be created or written (read-only file system, permissions)."""
+
+
+def _with_placeholder(text: str, project_dir: Path) -> str:
+    return text.replace(str(project_dir), PLACEHOLDER)
+
+
+def _touch(entry: Path) -> None:
+    try:
+        os.utime(entry)
+    except OSError:  # read-only: the entry is only pruned earlier than it would be
+        pass
 
 
 def prune(cache_dir: Path, keep: int = KEEP_ENTRIES) -> None:

@@ -206,19 +206,65 @@ def _import_failure(exc: BaseException, module_name: str, spec: str, search_path
             'Check the module path; add `pythonpath = ["."]` (or your source folder, e.g. '
             '"src") to [tool.pytest.ini_options] if your package lives there.'
         )
-    fix = (
-        f"Install {missing!r} in the environment that runs pytest."
-        if missing is not None
-        else "Fix the error in your code: the plugin imports the module the way Dagster would."
-    )
+    environment = environment_problem(exc)
+    if environment is not None:
+        fix = environment
+    elif missing is not None:
+        fix = (
+            f"This is a problem of the environment, not of your code: install {missing!r} in the "
+            f"environment that runs pytest ({sys.executable})."
+        )
+    else:
+        fix = "Fix the error in your code: the plugin imports the module the way Dagster would."
     return (
         f"Importing {module_name!r} (dbt_assets_definitions = {spec!r}) raised an exception:\n"
         f"{_exception_summary(exc, search_path)}\n{fix}"
     )
 
 
+def environment_problem(exc: BaseException) -> str | None:
+    """The fix, when ``exc`` comes from the environment running pytest rather than from the
+    user's code (dbt not found by dagster-dbt's ``DbtCliResource``); None otherwise."""
+    if "dbt_executable" in _validation_fields(exc) or "executable" in str(exc) and "not found on PATH" in str(exc):
+        return (
+            "This is a problem of the environment, not of your code: no `dbt` executable is on PATH "
+            f"for this pytest process ({sys.executable}), and dagster-dbt's DbtCliResource checks for "
+            "one when it is created. Install dbt-core and your adapter in this environment, run pytest "
+            "from the virtualenv that has them (the plugin finds a `dbt` installed beside this Python "
+            "even when the virtualenv is not activated), or set `dbt_executable` on the resource."
+        )
+    return None
+
+
+def _validation_fields(exc: BaseException) -> set[str]:
+    """Field names of a pydantic ``ValidationError`` (Dagster resources are pydantic models)."""
+    errors = getattr(exc, "errors", None)
+    if not callable(errors) or type(exc).__name__ != "ValidationError":
+        return set()
+    try:
+        return {str(part) for error in errors() for part in error.get("loc", ())}
+    except Exception:  # noqa: BLE001 - only a hint; never hide the original error
+        return set()
+
+
+def _exception_text(exc: BaseException) -> str:
+    """The whole message of ``exc``; for pydantic's ``ValidationError`` (a Dagster resource's
+    fields) each field with its full message, without pydantic's type and link trailers."""
+    if _validation_fields(exc):
+        lines = [str(exc).splitlines()[0]] if str(exc) else []
+        for error in exc.errors():  # type: ignore[attr-defined]
+            where = ".".join(str(part) for part in error.get("loc", ())) or "value"
+            text = str(error.get("msg", "")).removeprefix("Value error, ")
+            lines.append(f"{where}: {text}")
+        return "\n".join(lines)
+    return str(exc)
+
+
 def _exception_summary(exc: BaseException, search_path: Path | None = None) -> str:
-    """The exception and the line of user code that raised it (not dagster's, not ours)."""
+    """The exception and the line of user code that raised it (not dagster's, not ours).
+
+    The message is shown whole: a cut one can stop mid-sentence before the part that says
+    what to do."""
     where = ""
     if isinstance(exc, SyntaxError) and exc.filename:
         where = f"  {_display_path(exc.filename, search_path)}:{exc.lineno}\n"
@@ -233,9 +279,64 @@ def _exception_summary(exc: BaseException, search_path: Path | None = None) -> s
             where = f"  {_display_path(frame.filename, search_path)}:{frame.lineno}\n"
             if frame.line:
                 where += f"    {frame.line.strip()}\n"
-        message = str(exc)
+        message = _exception_text(exc)
     message = message.strip().replace("\n", "\n    ")
     return f"{where}  {type(exc).__name__}: {message}"
+
+
+def forget_cached_manifests() -> None:
+    """Empty dagster-dbt's by-path manifest cache, so a module imported (again) in this
+    process reads the manifest now on disk. Free when dagster-dbt is not imported yet."""
+    module = sys.modules.get("dagster_dbt.dbt_manifest")
+    reader = getattr(module, "read_manifest_path", None)
+    if reader is not None and hasattr(reader, "cache_clear"):
+        reader.cache_clear()
+
+
+def validate_same_manifest(
+    defs: Definitions, project: DbtAssetsProject, spec: str, user_manifest_problem: str | None = None
+) -> None:
+    """Fail when an ``@dbt_assets`` of ``project``'s dbt project was built from another
+    manifest than the plugin's: the user's module was imported (by another plugin, a ``-p``
+    option, an earlier import) before the plugin made ``target/manifest.json`` its own.
+
+    Raises:
+        DefinitionsError: naming the assets definition, how the manifests differ, and the fix.
+    """
+    __tracebackhide__ = True
+    from dagster_dbt.asset_utils import DAGSTER_DBT_MANIFEST_METADATA_KEY
+
+    from pytest_dbt_assets.manifest import describe_manifest_difference, manifest_signature
+
+    ours = manifest_signature(project.manifest)
+    for assets_def in dbt_assets_definitions_of(defs):
+        wrapper = next(
+            metadata[DAGSTER_DBT_MANIFEST_METADATA_KEY]
+            for metadata in assets_def.metadata_by_key.values()
+            if DAGSTER_DBT_MANIFEST_METADATA_KEY in (metadata or {})
+        )
+        theirs = getattr(wrapper, "manifest", wrapper)
+        if (theirs.get("metadata") or {}).get("project_name") != project.project_name:
+            continue  # another dbt project's assets
+        if manifest_signature(theirs) == ours:
+            continue
+        what = (
+            f"@dbt_assets {assets_def.node_def.name!r} (dbt_assets_definitions = {spec!r}) was built from "
+            f"another manifest than the plugin's parse of {project.source_dir} "
+            f"({describe_manifest_difference(theirs, project.manifest)})."
+        )
+        if user_manifest_problem is not None:
+            raise DefinitionsError(f"{what}\n{user_manifest_problem}")
+        raise DefinitionsError(
+            f"{what}\nYour Dagster module was imported before the plugin could make "
+            f"{project.source_dir / 'target' / 'manifest.json'} its own (by another plugin, a `-p` "
+            "option, or a module imported before pytest loaded your conftest.py), so it read the "
+            "manifest that was there: stale or from another profile. The file is the plugin's now, so "
+            "the next run reads it; to fix it for good, import your Dagster package only from "
+            "conftest.py, test modules or fixtures, never from a plugin or at start-up. (If your "
+            "DbtProject reads its manifest from another folder, e.g. a `packaged_project_dir` copy, "
+            "delete that copy before testing.)"
+        )
 
 
 def _is_ours(filename: str) -> bool:

@@ -2,13 +2,216 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import shutil
+import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pytest_dbt_assets.cache import cached_manifest_text, fingerprint, write_atomically
+from pytest_dbt_assets.cache import PLACEHOLDER, cached_manifest_text, fingerprint, manifest_entry, write_atomically
 from pytest_dbt_assets.errors import DbtParseError
-from pytest_dbt_assets.project import DbtAssetsProject, describe_dbt_failure, run_dbt
+from pytest_dbt_assets.project import DbtAssetsProject, build_project, describe_dbt_failure, read_project_yml, run_dbt
+
+USER_MANIFEST = Path("target", "manifest.json")
+# dbt_project.yml keys naming the folders dbt reads, with dbt's defaults.
+_DBT_PATH_KEYS = {
+    "model-paths": ["models"],
+    "seed-paths": ["seeds"],
+    "test-paths": ["tests"],
+    "analysis-paths": ["analyses"],
+    "macro-paths": ["macros"],
+    "snapshot-paths": ["snapshots"],
+    "function-paths": ["functions"],
+    "docs-paths": [],
+    "asset-paths": [],
+    "packages-install-path": "dbt_packages",
+}
+
+
+@dataclass(frozen=True)
+class PreparedManifest:
+    """The plugin's manifest of the user's dbt project, made before any user module is imported.
+
+    Attributes:
+        source_dir: the user's dbt project.
+        text: the manifest JSON, with :data:`cache.PLACEHOLDER` where the project folder goes.
+        signature: :func:`manifest_signature` of it.
+        cache_problem: why the manifest cache could not be used (a read-only tree), or None.
+        user_manifest_problem: why ``<dbt project>/target/manifest.json`` is not the plugin's
+            (missing or out of date, and it cannot be written), or None.
+    """
+
+    source_dir: Path
+    text: str
+    signature: str
+    cache_problem: str | None = None
+    user_manifest_problem: str | None = None
+
+    @property
+    def user_manifest(self) -> Path:
+        return self.source_dir / USER_MANIFEST
+
+    def install(self, project: DbtAssetsProject) -> dict[str, Any]:
+        """Give ``project`` (a copy of ``source_dir``) this manifest: no dbt parse."""
+        text = self.text.replace(PLACEHOLDER, str(project.project_dir))
+        project.target_dir.mkdir(parents=True, exist_ok=True)
+        (project.target_dir / "manifest.json").write_text(text, encoding="utf-8")
+        project.manifest = json.loads(text)
+        return project.manifest
+
+
+def prepare_manifest(source_dir: Path) -> PreparedManifest:
+    """Parse ``source_dir`` with the plugin's DuckDB profile (or take the cached manifest) and
+    make ``<source_dir>/target/manifest.json`` that manifest, replacing a missing or stale one
+    atomically, so the user's Dagster modules read it when conftest.py imports them.
+
+    The parse runs in a temporary copy that is removed afterwards. A tree that cannot be
+    written does not stop it: the cache is skipped and the reason kept in ``cache_problem``;
+    a user manifest that cannot be replaced is described in ``user_manifest_problem``.
+
+    Raises:
+        ProjectNotFoundError: ``source_dir`` holds no dbt project.
+        DbtParseError: dbt could not parse the project (its own message).
+    """
+    source_dir = source_dir.resolve()
+    workdir = Path(tempfile.mkdtemp(prefix="pytest-dbt-assets-"))
+    try:
+        project = build_project(source_dir, workdir)
+        key = fingerprint(
+            project.project_dir,
+            profile=project.profile_name,
+            target=project.target_name,
+            skip=python_projects_inside(source_dir),
+        )
+
+        def parse() -> str:
+            parse_project(project)
+            return (project.target_dir / "manifest.json").read_text(encoding="utf-8")
+
+        cache_dir = source_dir / "target" / "dbt_assets_cache"
+        text, _, cache_problem = manifest_entry(cache_dir, key, project.project_dir, parse)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    user_text = text.replace(PLACEHOLDER, str(source_dir))
+    signature = manifest_signature(json.loads(user_text))
+    return PreparedManifest(
+        source_dir=source_dir,
+        text=text,
+        signature=signature,
+        cache_problem=cache_problem,
+        user_manifest_problem=_replace_user_manifest(source_dir / USER_MANIFEST, user_text, signature),
+    )
+
+
+def python_projects_inside(source_dir: Path) -> set[str]:
+    """Top-level folders of the dbt project that hold a Python project (where `dagster-dbt
+    project scaffold` puts the Dagster project) and that dbt_project.yml does not name: dbt
+    never reads them, so editing a test or an asset there keeps the cached manifest."""
+    project_yml = read_project_yml(source_dir)
+    named: set[str] = set()
+    for key, default in _DBT_PATH_KEYS.items():
+        value = project_yml.get(key, default)
+        for folder in [value] if isinstance(value, str) else value or []:
+            parts = Path(str(folder)).parts
+            if parts:
+                named.add(parts[0])
+    return {
+        child.name
+        for child in source_dir.iterdir()
+        if child.is_dir()
+        and child.name not in named
+        and any((child / marker).is_file() for marker in ("pyproject.toml", "setup.py", "setup.cfg"))
+    }
+
+
+def _replace_user_manifest(path: Path, text: str, signature: str) -> str | None:
+    """Write ``text`` to ``path`` unless it holds it already; when it cannot be written and
+    holds another manifest (or none), say so and how to fix it."""
+    content = text.encode()
+    try:
+        current: bytes | None = path.read_bytes()
+    except OSError:
+        current = None
+    if current == content:
+        return None
+    try:
+        path.parent.mkdir(exist_ok=True)
+        write_atomically(path, content, prefix=".manifest-")
+        return None
+    except OSError as error:
+        reason = error.strerror or str(error)
+    if current is not None and _signature_of(current) == signature:
+        return None  # another parse of the same project and profile: the same definitions
+    if current is None:
+        state, effect = "does not exist", "they cannot be imported without it"
+    else:
+        state = "is out of date (another parse, profile or version of the project)"
+        effect = "they would be built from that old manifest"
+    return (
+        f"{path} {state}, and the plugin cannot replace it: {path.parent} cannot be written ({reason}). "
+        f"Your Dagster modules read that file at import, so {effect}. "
+        f"Make {path.parent} writable (e.g. mount a writable volume on it in a read-only container), "
+        "or run pytest once on a writable checkout before the tree becomes read-only: the plugin then "
+        "writes its manifest there and later sessions only read it."
+    )
+
+
+def _signature_of(content: bytes) -> str | None:
+    try:
+        return manifest_signature(json.loads(content))
+    except (ValueError, TypeError, AttributeError):
+        return None
+
+
+def manifest_signature(manifest: Any) -> str:
+    """A hash of what the definitions are built from: every node and source with its file
+    checksum, dependencies and relation (database, schema, name), and the project and
+    adapter. Paths, timestamps and invocation ids do not count."""
+    metadata = manifest.get("metadata") or {}
+    parts: dict[str, Any] = {
+        "project": metadata.get("project_name"),
+        "adapter": metadata.get("adapter_type"),
+    }
+    for section in ("nodes", "sources"):
+        for unique_id, node in sorted((manifest.get(section) or {}).items()):
+            parts[unique_id] = _node_identity(node)
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _node_identity(node: Any) -> list[Any]:
+    return [
+        (node.get("checksum") or {}).get("checksum"),
+        sorted((node.get("depends_on") or {}).get("nodes") or []),
+        node.get("database"),
+        node.get("schema"),
+        node.get("relation_name"),
+    ]
+
+
+def describe_manifest_difference(theirs: Any, ours: Any) -> str:
+    """A few words on how ``theirs`` differs from ``ours``: models only in one of them, and
+    nodes whose code, dependencies or relation differ."""
+    their_nodes = {**(theirs.get("nodes") or {}), **(theirs.get("sources") or {})}
+    our_nodes = {**(ours.get("nodes") or {}), **(ours.get("sources") or {})}
+    found = []
+    only_theirs = sorted(set(their_nodes) - set(our_nodes))
+    only_ours = sorted(set(our_nodes) - set(their_nodes))
+    changed = sorted(
+        uid
+        for uid in set(their_nodes) & set(our_nodes)
+        if _node_identity(their_nodes[uid]) != _node_identity(our_nodes[uid])
+    )
+    for label, ids in (
+        ("only in that manifest", only_theirs),
+        ("missing from it", only_ours),
+        ("different code, parents or relation", changed),
+    ):
+        if ids:
+            shown = ", ".join(ids[:3]) + (f" and {len(ids) - 3} more" if len(ids) > 3 else "")
+            found.append(f"{label}: {shown}")
+    return "; ".join(found) or "same nodes, other project or adapter"
 
 
 def load_manifest(project: DbtAssetsProject, cache_dir: Path | None) -> dict[str, Any]:

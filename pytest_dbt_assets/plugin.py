@@ -2,22 +2,28 @@
 
 from __future__ import annotations
 
+import os
+import re
+import sys
 import warnings
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import pytest
 
 from pytest_dbt_assets.errors import DbtAssetsError, DbtWorkerRestartedWarning, ProjectNotFoundError
 from pytest_dbt_assets.report import SummaryReporter
-from pytest_dbt_assets.settings import FLAGS, OPTIONS, Settings, resolve_settings
+from pytest_dbt_assets.settings import FLAGS, OPTIONS, Settings, folder_to_find_dbt, resolve_settings
 
 if TYPE_CHECKING:
     from pytest_dbt_assets.dbt_worker import DbtWorker
+    from pytest_dbt_assets.manifest import PreparedManifest
     from pytest_dbt_assets.syrupy_compat import SnapshotKeeper
 
 SETTINGS_KEY = pytest.StashKey[Settings]()
 WORKER_KEY = pytest.StashKey["DbtWorker"]()
+# The manifest made in pytest_load_initial_conftests, or why it could not be made.
+MANIFEST_KEY = pytest.StashKey["PreparedManifest | DbtAssetsError"]()
 MARKER = "dbt_assets"
 MARKER_HELP = (
     "dbt_assets(select=None, dbt_select=None, vars=None, data=None, indirect_selection=None, "
@@ -41,22 +47,138 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         parser.addini(f"dbt_assets_{name}", help=help_text, type="bool", default=False)
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", MARKER_HELP)
+def _resolve(config: pytest.Config, options: Any) -> Settings:
+    """Settings from ``options`` (the parsed command line, or its known part early on) and ini."""
     try:
-        settings = resolve_settings(
+        return resolve_settings(
             rootdir=config.rootpath,
             ini_dir=config.inipath.parent if config.inipath else config.rootpath,
             invocation_dir=config.invocation_params.dir,
-            cli={name: config.getoption(f"dbt_assets_{name}") for name in OPTIONS},
+            cli={name: getattr(options, f"dbt_assets_{name}", None) for name in OPTIONS},
             ini={name: config.getini(f"dbt_assets_{name}") for name in OPTIONS},
             flags={
-                name: config.getoption(f"dbt_assets_{name}") or config.getini(f"dbt_assets_{name}") for name in FLAGS
+                name: getattr(options, f"dbt_assets_{name}", None) or config.getini(f"dbt_assets_{name}")
+                for name in FLAGS
             },
         )
     except ValueError as error:
         raise pytest.UsageError(str(error)) from None
-    config.stash[SETTINGS_KEY] = settings
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config) -> Generator[None]:
+    """Before any conftest.py (and so any user module) is imported: make the dbt project's
+    ``target/manifest.json`` the plugin's, and find a ``dbt`` installed beside Python.
+
+    User Dagster modules read the manifest at import (``@dbt_assets(manifest=...)``), and
+    conftest.py or test modules import them during collection: any later is too late. xdist
+    workers run this too; the manifest cache's lock makes them parse once between them.
+    """
+    settings = _resolve(early_config, early_config.known_args_namespace)
+    early_config.stash[SETTINGS_KEY] = settings
+    options = early_config.known_args_namespace
+    if settings.project_dir is not None and not (options.help or options.version):
+        _find_dbt_beside_python(early_config)
+        early_config.stash[MANIFEST_KEY] = _prepare_manifest(settings)
+    try:
+        return (yield)
+    except Exception as error:
+        cause = getattr(error, "cause", error)  # pytest's ConftestImportFailure wraps it
+        explained = _explain_import_failure(early_config, f"{type(cause).__name__}: {cause}")
+        if explained is None:
+            raise
+        raise pytest.UsageError(explained) from None
+
+
+def _prepare_manifest(settings: Settings) -> PreparedManifest | DbtAssetsError:
+    from pytest_dbt_assets.definitions import forget_cached_manifests
+    from pytest_dbt_assets.manifest import prepare_manifest
+
+    assert settings.project_dir is not None
+    try:
+        return prepare_manifest(settings.project_dir)
+    except DbtAssetsError as error:  # reported by the fixtures, where tests can show it
+        return error
+    finally:
+        forget_cached_manifests()
+
+
+def _find_dbt_beside_python(config: pytest.Config) -> None:
+    """Put ``sys.executable``'s folder on PATH for the session when it holds the only dbt."""
+    saved = os.environ.get("PATH")
+    folder = folder_to_find_dbt(saved, sys.executable)
+    if folder is None:
+        return
+    os.environ["PATH"] = folder + (os.pathsep + saved if saved else "")
+
+    def restore() -> None:
+        if saved is None:
+            os.environ.pop("PATH", None)
+        else:
+            os.environ["PATH"] = saved
+
+    config.add_cleanup(restore)
+
+
+def _manifest_problem(config: pytest.Config) -> str | None:
+    """Why the user's ``target/manifest.json`` is not the plugin's, or None."""
+    prepared = config.stash.get(MANIFEST_KEY, None)
+    if isinstance(prepared, DbtAssetsError):
+        project_dir = config.stash[SETTINGS_KEY].project_dir
+        return (
+            f"The plugin could not make {project_dir}/target/manifest.json, which your Dagster "
+            f"modules read at import:\n{type(prepared).__name__}: {prepared}"
+        )
+    return prepared.user_manifest_problem if prepared is not None else None
+
+
+def _explain_import_failure(config: pytest.Config, error_text: str) -> str | None:
+    """The plugin's words for a user module that failed to import because of the manifest
+    the plugin could not write, or of the environment (no dbt); None for any other error."""
+    from pytest_dbt_assets.definitions import environment_problem
+
+    def lines_with(needle: str) -> list[str]:
+        # pytest's "E   " prefix and pydantic's "Value error, " ... " [type=...]" wrapping removed
+        found = [re.sub(r"^E\s+", "", line.strip()) for line in error_text.splitlines() if needle in line]
+        return [re.sub(r"\s*\[type=[^\]]*\]$", "", line).removeprefix("Value error, ") for line in found]
+
+    problem = _manifest_problem(config)
+    if problem is not None and lines_with("manifest.json"):
+        return f"{lines_with('manifest.json')[-1]}\n{problem}"
+    if lines_with("not found on PATH"):
+        fix = environment_problem(RuntimeError(lines_with("not found on PATH")[-1]))
+        if fix is not None:
+            return f"{lines_with('not found on PATH')[-1]}\n{fix}"
+    return None
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(
+    collector: pytest.Collector,
+) -> Generator[None, pytest.CollectReport, pytest.CollectReport]:
+    """A test module that could not import the user's package for want of the manifest:
+    say why the plugin could not write it, instead of dagster-dbt's traceback."""
+    report = yield
+    if report.failed and MANIFEST_KEY in collector.config.stash:
+        explained = _explain_import_failure(collector.config, str(report.longrepr))
+        if explained is not None:
+            report.longrepr = explained
+    return report
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", MARKER_HELP)
+    if SETTINGS_KEY not in config.stash:  # registered after the early hook (pytest_plugins)
+        config.stash[SETTINGS_KEY] = _resolve(config, config.option)
+    prepared = config.stash.get(MANIFEST_KEY, None)
+    if prepared is not None and not isinstance(prepared, DbtAssetsError) and prepared.cache_problem:
+        config.issue_config_time_warning(
+            pytest.PytestConfigWarning(
+                f"dbt-assets: running without the manifest cache: {prepared.cache_problem}; "
+                "each session parses the dbt project."
+            ),
+            stacklevel=2,
+        )
     if config.stash[SETTINGS_KEY].mermaid and hasattr(config.option, "ignore_file_extensions"):
         # The .md pictures sit beside the snapshots: syrupy must not count them as unused.
         config.option.ignore_file_extensions = [*(config.option.ignore_file_extensions or []), "md"]
@@ -187,19 +309,20 @@ def _fail(error: DbtAssetsError) -> NoReturn:
 
 @pytest.fixture(scope="session")
 def dbt_assets_project(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Any:
-    """Session: the user's dbt project copied to a temp folder and parsed once.
+    """Session: the user's dbt project copied to a temp folder, with the plugin's manifest.
 
     Its generated profiles.yml has a single DuckDB target inside the temp folder, so no test
-    can reach a real warehouse. Writes the manifest to ``<dbt project>/target/manifest.json``
-    (the only write in the user's tree) for Dagster modules that read it at import.
+    can reach a real warehouse. The manifest was made before conftest.py loaded (and written
+    to ``<dbt project>/target/manifest.json``, the only write in the user's tree, for Dagster
+    modules that read it at import): this fixture costs a copy of the project, no parse.
     Attributes: ``project_dir``, ``profiles_dir``, ``duckdb_path``, ``manifest``; methods
-    ``query(sql)`` and ``dbt(*args)``. Costs one ``dbt parse`` (a few seconds), or none when
-    ``<dbt project>/target/dbt_assets_cache/`` holds the manifest of identical project files.
+    ``query(sql)`` and ``dbt(*args)``.
     """
     from pytest_dbt_assets.manifest import load_manifest, write_user_manifest
     from pytest_dbt_assets.project import attach_pinned_databases, build_project
 
     settings = request.config.stash[SETTINGS_KEY]
+    prepared = request.config.stash.get(MANIFEST_KEY, None)
     try:
         if settings.project_dir is None:
             raise ProjectNotFoundError(
@@ -207,9 +330,14 @@ def dbt_assets_project(request: pytest.FixtureRequest, tmp_path_factory: pytest.
                 "Set `dbt_assets_project_dir` in [tool.pytest.ini_options] (or pass "
                 "--dbt-assets-project-dir) to the folder that holds it."
             )
+        if isinstance(prepared, DbtAssetsError):
+            raise prepared.with_traceback(None)
         project = build_project(settings.project_dir, tmp_path_factory.mktemp("dbt_assets"))
-        load_manifest(project, settings.project_dir / "target" / "dbt_assets_cache")
-        write_user_manifest(project)
+        if prepared is not None:
+            prepared.install(project)
+        else:  # the plugin was registered too late for the early hook: parse here
+            load_manifest(project, settings.project_dir / "target" / "dbt_assets_cache")
+            write_user_manifest(project)
         attach_pinned_databases(project)
     except DbtAssetsError as error:
         _fail(error)
@@ -223,8 +351,11 @@ def dbt_assets_project(request: pytest.FixtureRequest, tmp_path_factory: pytest.
 def dbt_assets_defs(request: pytest.FixtureRequest, dbt_assets_project: Any) -> Any:
     """Session: the ``dagster.Definitions`` under test (``dbt_assets_definitions``, or
     ``@dbt_assets`` built from the manifest), with every ``DbtCliResource`` and ``DbtProject``
-    pointed at the temporary project and its DuckDB profile."""
-    from pytest_dbt_assets.definitions import build_default_definitions, import_definitions
+    pointed at the temporary project and its DuckDB profile.
+
+    Fails when your ``@dbt_assets`` were built from another manifest than the plugin's (your
+    module was imported before the plugin could write it)."""
+    from pytest_dbt_assets.definitions import build_default_definitions, import_definitions, validate_same_manifest
     from pytest_dbt_assets.relocate import relocate_definitions
 
     settings = request.config.stash[SETTINGS_KEY]
@@ -233,6 +364,9 @@ def dbt_assets_defs(request: pytest.FixtureRequest, dbt_assets_project: Any) -> 
             defs = build_default_definitions(dbt_assets_project)
         else:
             defs = import_definitions(settings.definitions, settings.rootdir)
+            validate_same_manifest(
+                defs, dbt_assets_project, settings.definitions, _manifest_problem(request.config)
+            )
         return relocate_definitions(defs, dbt_assets_project)
     except DbtAssetsError as error:
         _fail(error)

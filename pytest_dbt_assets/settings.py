@@ -78,3 +78,22 @@ def resolve_settings(
         mermaid=bool((flags or {}).get("mermaid")),
         summary=bool((flags or {}).get("summary")),
     )
+
+
+def folder_to_find_dbt(path: str | None, python: str) -> str | None:
+    """The folder to put on ``PATH`` so that ``dbt`` is found: the one holding ``python``
+    (``sys.executable``) when it has a ``dbt`` and ``path`` has none; else None.
+
+    An IDE or CI step that runs ``.venv/bin/pytest`` without activating the virtualenv has
+    dbt beside Python but not on ``PATH``, and dagster-dbt's ``DbtCliResource`` looks there.
+    The folder is taken as ``python`` names it (not resolved: a virtualenv's python is a
+    symlink to the base interpreter, whose folder has no dbt).
+    """
+    import shutil
+
+    if shutil.which("dbt", path=path) is not None:
+        return None
+    folder = Path(python).parent
+    if not shutil.which("dbt", path=str(folder)):
+        return None
+    return str(folder)

@@ -156,3 +156,55 @@ def test_damaged_partial_parse_entry_is_not_trusted(tmp_path: Path) -> None:
     assert read_partial_parse(tmp_path, "k") is None
     (tmp_path / "k.msgpack").unlink()
     assert read_partial_parse(tmp_path, "k") is None
+
+
+def test_unwritable_cache_is_read_or_skipped_never_raised(tmp_path: Path) -> None:
+    """A cache folder that cannot be created (here: under a file, as it cannot under a
+    read-only mount): the parse result comes back with the reason, and nothing raises."""
+    from pytest_dbt_assets.cache import manifest_entry
+
+    project = tmp_path / "project"
+    (tmp_path / "target").write_text("not a folder")
+    calls = []
+
+    def parse() -> str:
+        calls.append(1)
+        return json.dumps({"root_path": str(project)})
+
+    text, hit, problem = manifest_entry(tmp_path / "target" / "dbt_assets_cache", "k", project, parse)
+    assert not hit and calls == [1]
+    assert json.loads(text)["root_path"] == PLACEHOLDER
+    assert problem is not None and problem.startswith(f"{tmp_path}/target/dbt_assets_cache cannot be written (")
+
+    # A warm entry in a folder whose lock file cannot be made is still read (without the lock).
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    write_entry(cache / "k.json", "k", json.dumps({"root_path": PLACEHOLDER}))
+    (cache / "k.lock").mkdir()  # open() of the lock fails, as it would on a read-only mount
+    text, hit, problem = manifest_entry(cache, "k", project, parse)
+    assert hit and problem is None and calls == [1]
+
+
+def test_python_project_inside_the_dbt_project_is_not_fingerprinted(tmp_path: Path) -> None:
+    """`dagster-dbt project scaffold` puts the Dagster project inside the dbt project: editing a
+    test or an asset there must keep the cached manifest; dbt's own folders still count."""
+    from pytest_dbt_assets.manifest import python_projects_inside
+
+    write_files(
+        tmp_path,
+        {
+            "dbt_project.yml": "name: shop\nmodel-paths: [models, lib/models]\n",
+            "models/a.sql": "select 1",
+            "lib/pyproject.toml": "",  # a Python project dbt reads (named in model-paths): kept
+            "shop_dagster/pyproject.toml": "[project]\nname = 'shop_dagster'\n",
+            "shop_dagster/tests/test_assets.py": "def test(): pass\n",
+            "scripts/run.py": "",
+        },
+    )
+    skip = python_projects_inside(tmp_path)
+    assert skip == {"shop_dagster"}
+    base = fingerprint(tmp_path, profile="p", target="t", skip=skip)
+    (tmp_path / "shop_dagster/tests/test_assets.py").write_text("def test(): assert True\n")
+    assert fingerprint(tmp_path, profile="p", target="t", skip=skip) == base
+    (tmp_path / "models/a.sql").write_text("select 2")
+    assert fingerprint(tmp_path, profile="p", target="t", skip=skip) != base
