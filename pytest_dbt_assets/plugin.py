@@ -364,9 +364,7 @@ def dbt_assets_defs(request: pytest.FixtureRequest, dbt_assets_project: Any) -> 
             defs = build_default_definitions(dbt_assets_project)
         else:
             defs = import_definitions(settings.definitions, settings.rootdir)
-            validate_same_manifest(
-                defs, dbt_assets_project, settings.definitions, _manifest_problem(request.config)
-            )
+            validate_same_manifest(defs, dbt_assets_project, settings.definitions, _manifest_problem(request.config))
         return relocate_definitions(defs, dbt_assets_project)
     except DbtAssetsError as error:
         _fail(error)

@@ -210,9 +210,11 @@ def test_definitions_imported_before_the_plugin_fail_with_one_message(scaffold_r
     # The file on disk is the plugin's now: the next run passes its (new) graph test.
     write_files(
         scaffold_repo.path,
-        {"shop_dagster/tests/test_assets.py": DAGSTER_FILES["shop_dagster/tests/test_assets.py"].replace(
-            '["stg_orders"]', '["stg_customers"]'
-        )},
+        {
+            "shop_dagster/tests/test_assets.py": DAGSTER_FILES["shop_dagster/tests/test_assets.py"].replace(
+                '["stg_orders"]', '["stg_customers"]'
+            )
+        },
     )
     scaffold_repo.runpytest("-p", "early_import").assert_outcomes(passed=1)
 
@@ -253,7 +255,7 @@ def test_missing_dbt_is_reported_as_an_environment_problem(monkeypatch: pytest.M
 
     write_files(tmp_path, {"dbt_project.yml": "name: shop\n"})
     monkeypatch.setenv("PATH", str(tmp_path))
-    with pytest.raises(Exception) as raised:  # noqa: PT011 - pydantic's ValidationError
+    with pytest.raises(Exception) as raised:
         DbtCliResource(project_dir=str(tmp_path))
     message = _import_failure(raised.value, "shop_dagster.definitions", "shop_dagster.definitions:defs", tmp_path)
     assert "dbt_executable: The dbt executable 'dbt' was not found on PATH." in message
@@ -267,7 +269,9 @@ def _read_only_mounts_work(probe: Path) -> bool:
     probe.mkdir(parents=True, exist_ok=True)
     script = 'mount --bind "$0" "$0" && mount -o remount,bind,ro "$0" && ! touch "$0/x" 2>/dev/null'
     try:
-        done = subprocess.run(["unshare", "-m", "sh", "-c", script, str(probe)], capture_output=True, timeout=60)
+        done = subprocess.run(
+            ["unshare", "-m", "sh", "-c", script, str(probe)], check=False, capture_output=True, timeout=300
+        )
     except (OSError, subprocess.SubprocessError):
         return False
     return done.returncode == 0 and not (probe / "x").exists()
@@ -278,8 +282,21 @@ def _run_read_only(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
     `docker -v repo:/src:ro` job sees it): EROFS for everyone, root included."""
     script = 'mount --bind "$0" "$0" && mount -o remount,bind,ro "$0" && cd "$0/shop_dagster" && exec "$@"'
     return subprocess.run(
-        ["unshare", "-m", "sh", "-c", script, str(repo), sys.executable, "-m", "pytest", "-p", "no:cacheprovider",
-         "-q", *args],
+        [
+            "unshare",
+            "-m",
+            "sh",
+            "-c",
+            script,
+            str(repo),
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            "-q",
+            *args,
+        ],
         env=_env(),
         capture_output=True,
         text=True,
