@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from pytest_dbt_assets.data import open_database
 from pytest_dbt_assets.errors import DbtIsolationError, ReadOnlyQueryError
 
 # dbt's click parameter names (dbt/cli/params.py) that point dbt somewhere else, and why.
@@ -150,24 +151,15 @@ _REFUSALS = (
 def read_only_connection(duckdb_path: Path, attached: Mapping[str, Path]) -> Iterator[Any]:
     """A DuckDB connection to ``duckdb_path`` that cannot write or touch any other file.
 
-    The databases in ``attached`` (alias -> file) that exist are attached read-only first;
-    then external access is switched off and the configuration locked, so neither ``SET``
-    nor ``ATTACH``, ``COPY``, ``EXPORT``, ``read_csv``, ``INSTALL`` or ``LOAD`` gets
-    through.
+    The databases in ``attached`` (alias -> file) that exist are attached read-only first
+    (:func:`data.open_database`); then external access is switched off and the configuration
+    locked, so neither ``SET`` nor ``ATTACH``, ``COPY``, ``EXPORT``, ``read_csv``,
+    ``INSTALL`` or ``LOAD`` gets through.
     """
-    import duckdb
-
-    with duckdb.connect(str(duckdb_path), read_only=True) as con:
-        for alias, path in sorted(attached.items()):
-            if Path(path).exists():
-                con.execute(f"ATTACH '{_quote(str(path))}' AS \"{alias.replace(chr(34), chr(34) * 2)}\" (READ_ONLY)")
+    with open_database(duckdb_path, attached, read_only=True) as con:
         con.execute("SET enable_external_access = false")
         con.execute("SET lock_configuration = true")
         yield con
-
-
-def _quote(text: str) -> str:
-    return text.replace("'", "''")
 
 
 def run_read_only(duckdb_path: Path, attached: Mapping[str, Path], sql: str, parameters: Any) -> list[tuple[Any, ...]]:
