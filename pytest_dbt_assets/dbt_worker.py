@@ -46,7 +46,7 @@ from pytest_dbt_assets.cache import (
     write_partial_parse,
 )
 from pytest_dbt_assets.errors import DbtWorkerError
-from pytest_dbt_assets.project import isolated_environ, release_duckdb
+from pytest_dbt_assets.project import dbt_environment, release_duckdb
 
 if TYPE_CHECKING:
     from pytest_dbt_assets.project import DbtAssetsProject
@@ -304,8 +304,10 @@ class DbtWorker:
         if project.project_dir in self._prepared:
             return
         scratch = str(project.target_dir / "dbt_assets_prepare")
+        with dbt_environment():
+            environ = dict(os.environ)
         env = {
-            **isolated_environ(),
+            **environ,
             "DBT_PROFILES_DIR": str(project.profiles_dir.resolve()),
             "DBT_PROJECT_DIR": str(project.project_dir.resolve()),
             "DBT_TARGET_PATH": scratch,

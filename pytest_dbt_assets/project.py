@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -277,18 +277,11 @@ def _ignore_for(root: Path, skipped_dirs: set[str]) -> Any:
     return ignore
 
 
-def isolated_environ(environ: Mapping[str, str] | None = None) -> dict[str, str]:
-    """A copy of ``environ`` (default: this process's) for a dbt command of the plugin's:
-    without the user's ``DBT_*`` / ``DBT_ENGINE_*`` redirections, anonymous usage stats off."""
-    environ = os.environ if environ is None else environ
-    kept = {name: value for name, value in environ.items() if name not in REDIRECTING_ENV_VARS}
-    return {**kept, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
-
-
 @contextmanager
 def dbt_environment() -> Iterator[None]:
-    """This process's environment as :func:`isolated_environ` makes it, for the dbt commands
-    started inside (in process, or by dagster-dbt, which copies ``os.environ``).
+    """Hide the user's ``DBT_*`` / ``DBT_ENGINE_*`` redirections and anonymous usage tracking
+    from the dbt commands started inside (in process, or by dagster-dbt, which copies
+    ``os.environ``).
 
     The environment is restored afterwards, whatever happens.
     """
