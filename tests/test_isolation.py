@@ -50,6 +50,24 @@ PROD_PROFILES = """
 """
 
 
+def guarded_user_env(tmp_path: Path, profiles: str) -> tuple[dict[str, str], Path, Path]:
+    """The environment of a fresh-interpreter run in which every TCP/UDP connection is refused
+    and logged (SOCKET_GUARD), with a HOME holding the user's own ``~/.dbt/profiles.yml``.
+    Returns the environment, the connections log and the home folder."""
+    guard_dir = tmp_path / "guard"
+    write_files(guard_dir, {"sitecustomize.py": SOCKET_GUARD})
+    log = tmp_path / "connections.log"
+    home = tmp_path / "home"
+    write_files(home, {".dbt/profiles.yml": profiles})
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(guard_dir), os.environ.get("PYTHONPATH", "")]),
+        "SOCKET_GUARD_LOG": str(log),
+        "HOME": str(home),
+    }
+    return env, log, home
+
+
 # The worst case: the user's profile also has a target named like the plugin's.
 PROD_PROFILES_WITH_PLUGIN_TARGET_NAME = (
     PROD_PROFILES
@@ -68,11 +86,7 @@ PROD_PROFILES_WITH_PLUGIN_TARGET_NAME = (
 )
 def test_no_network_and_no_user_profile(shop_repo: pytest.Pytester, tmp_path: Path, prefix: str, runner: str) -> None:
     """dbt 1.11 reads `DBT_ENGINE_X` before `DBT_X`: both spellings, both runners."""
-    guard_dir = tmp_path / "guard"
-    write_files(guard_dir, {"sitecustomize.py": SOCKET_GUARD})
-    log = tmp_path / "connections.log"
-    home = tmp_path / "home"
-    write_files(home, {".dbt/profiles.yml": PROD_PROFILES_WITH_PLUGIN_TARGET_NAME})
+    env, log, home = guarded_user_env(tmp_path, PROD_PROFILES_WITH_PLUGIN_TARGET_NAME)
     write_files(
         shop_repo.path,
         {
@@ -84,11 +98,7 @@ def test_no_network_and_no_user_profile(shop_repo: pytest.Pytester, tmp_path: Pa
         """,
         },
     )
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(guard_dir), os.environ.get("PYTHONPATH", "")]),
-        "SOCKET_GUARD_LOG": str(log),
-        "HOME": str(home),
+    env |= {
         prefix + "PROFILES_DIR": str(home / ".dbt"),
         prefix + "TARGET": "local",
         prefix + "PROFILE": "shop_prod",

@@ -3,13 +3,12 @@ or read files, and a failed test never costs a committed snapshot."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
 from tests.repos import run_pytest, write_files
-from tests.test_isolation import PROD_PROFILES, SOCKET_GUARD
+from tests.test_isolation import PROD_PROFILES, guarded_user_env
 
 # --- dbt(): every flag that could point dbt elsewhere is refused ---------------------------
 
@@ -68,11 +67,7 @@ DBT_FLAGS_TEST = """
 
 
 def test_dbt_refuses_every_flag_that_points_elsewhere(shop_repo: pytest.Pytester, tmp_path: Path) -> None:
-    guard_dir = tmp_path / "guard"
-    write_files(guard_dir, {"sitecustomize.py": SOCKET_GUARD})
-    log = tmp_path / "connections.log"
-    home = tmp_path / "home"
-    write_files(home, {".dbt/profiles.yml": PROD_PROFILES})
+    env, log, home = guarded_user_env(tmp_path, PROD_PROFILES)
     write_files(
         shop_repo.path,
         {
@@ -81,11 +76,7 @@ def test_dbt_refuses_every_flag_that_points_elsewhere(shop_repo: pytest.Pytester
             "tests/test_dbt.py": DBT_FLAGS_TEST,
         },
     )
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(guard_dir), os.environ.get("PYTHONPATH", "")]),
-        "SOCKET_GUARD_LOG": str(log),
-        "HOME": str(home),
+    env |= {
         # Both spellings dbt 1.11 reads; DBT_ENGINE_... wins over DBT_...
         "DBT_ENGINE_PROFILES_DIR": str(home / ".dbt"),
         "DBT_ENGINE_TARGET": "local",
