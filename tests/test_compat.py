@@ -1,0 +1,48 @@
+"""Every touch of another package's internals still holds on the installed versions.
+
+One test per shim in pytest_dbt_assets/compat.py, named after it: an upgrade of dbt, Dagster,
+dagster-dbt or syrupy that breaks a touch fails here, naming the shim and what it used.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from pytest_dbt_assets import compat
+
+
+@pytest.mark.parametrize("shim", compat.SHIMS, ids=lambda shim: shim.name)
+def test_shim_holds_on_installed_versions(shim: compat.Shim) -> None:
+    assert shim.problem() is None
+
+
+def test_a_version_outside_the_tested_range_names_the_shim(monkeypatch: pytest.MonkeyPatch) -> None:
+    shim = compat.Shim("some_touch", "dbt-core", "dbt.some.internal", lambda: None)
+    monkeypatch.setitem(compat.TESTED, "dbt-core", ((0, 1), (0, 2)))
+    problem = shim.problem()
+    assert problem is not None
+    assert "pytest_dbt_assets.compat.some_touch" in problem
+    assert "outside the versions it was read against (>=0.1,<0.2)" in problem
+    assert "dbt.some.internal" in problem
+
+
+def test_a_failed_check_names_the_shim_and_the_internal() -> None:
+    shim = compat.Shim("some_touch", "syrupy", "SnapshotSession.ran_item", lambda: "syrupy has no ran_item")
+    assert shim.problem() == ("pytest_dbt_assets.compat.some_touch (SnapshotSession.ran_item): syrupy has no ran_item")
+
+
+def test_tested_ranges_are_pyprojects() -> None:
+    """compat.TESTED and pyproject.toml's dependency ranges say the same thing."""
+    import re
+    import tomllib
+    from pathlib import Path
+
+    pyproject = tomllib.loads((Path(__file__).parent.parent / "pyproject.toml").read_text())
+    declared = {}
+    for requirement in pyproject["project"]["dependencies"]:
+        match = re.fullmatch(r"([A-Za-z0-9-]+)>=([\d.]+),<([\d.]+)", requirement)
+        assert match, requirement
+        declared[match[1]] = tuple(tuple(int(part) for part in end.split(".")) for end in match.groups()[1:])
+    for package, (low, high) in compat.TESTED.items():
+        padded = tuple(end + (0,) * (3 - len(end)) for end in (low, high))
+        assert tuple(end + (0,) * (3 - len(end)) for end in declared[package]) == padded, package
