@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
 # Distribution -> (lowest, first excluded) versions the shims were read against and are tested
 # with: pyproject.toml's ranges, whose two ends `make test` runs (constraints*.txt).
@@ -128,3 +129,42 @@ def missing_attributes(owner: object, *names: str) -> str | None:
 # pytest: private attributes of pytest's own objects (listed here too, so that one file holds
 # every touch of another package's internals)
 # ---------------------------------------------------------------------------------------------
+
+
+# ---------------------------------------------------------------------------------------------
+# Dagster: jobs and schedules (graph)
+# ---------------------------------------------------------------------------------------------
+
+
+def job_asset_keys(job: Any) -> set[Any]:
+    """The asset keys a resolved ``JobDefinition`` materializes: its selection as Dagster
+    resolved it against the code location's asset graph (empty for a job of plain ops, and for
+    an asset job whose selection matches nothing). Dagster exposes no public accessor."""
+    return set(job.asset_layer.selected_asset_keys)
+
+
+@shim("dagster", "JobDefinition.asset_layer.selected_asset_keys")
+def check_job_asset_keys() -> str | None:
+    from dagster import JobDefinition
+    from dagster._core.definitions.assets.job.asset_layer import AssetLayer
+
+    return missing_attributes(JobDefinition, "asset_layer") or missing_attributes(AssetLayer, "selected_asset_keys")
+
+
+def is_dagster_own_job(name: str) -> bool:
+    """True for the jobs Dagster makes by itself: ``__ASSET_JOB`` (every asset) and the
+    anonymous job of a schedule or sensor given ``target=`` instead of ``job=``."""
+    from dagster._core.definitions.assets.job.asset_job import is_reserved_asset_job_name
+
+    return bool(is_reserved_asset_job_name(name))
+
+
+@shim("dagster", "dagster._core.definitions.assets.job.asset_job.is_reserved_asset_job_name")
+def check_is_dagster_own_job() -> str | None:
+    try:
+        from dagster._core.definitions.assets.job.asset_job import is_reserved_asset_job_name
+    except ImportError as exc:
+        return str(exc)
+    if not is_reserved_asset_job_name("__ASSET_JOB") or is_reserved_asset_job_name("nightly"):
+        return "is_reserved_asset_job_name no longer tells __ASSET_JOB from a user's job"
+    return None

@@ -22,12 +22,21 @@ class AssetGraph:
         deps: key -> sorted list of its direct parent keys.
         groups: key -> group name.
         checks: key -> sorted check names (keys without checks are left out).
+        jobs: job name -> sorted asset keys the job materializes, as Dagster resolves its
+            selection (``define_asset_job``, a dbt selection, a schedule's job); ``[]`` for a
+            job of plain ops or a selection that matches nothing. Dagster's own implicit jobs
+            are left out.
+        schedules: schedule name -> ``{"cron": ..., "job": ..., "assets": [...]}``, the
+            sorted asset keys its job materializes (no ``"job"`` for a schedule given
+            ``target=`` instead of a named job).
     """
 
     keys: list[str]
     deps: dict[str, list[str]]
     groups: dict[str, str]
     checks: dict[str, list[str]] = field(default_factory=dict)
+    jobs: dict[str, list[str]] = field(default_factory=dict)
+    schedules: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def upstream(self, key: str) -> set[str]:
         """The direct parents of ``key``."""
@@ -45,7 +54,8 @@ class AssetGraph:
         return flowchart(self.deps, groups=self.groups)
 
     def to_data(self) -> dict[str, Any]:
-        """Plain sorted data: one entry per asset with its group, deps and checks."""
+        """Plain sorted data: one entry per asset with its group, deps and checks; then the
+        jobs and schedules, only when the definitions have some."""
         assets: dict[str, Any] = {}
         for key in self.keys:
             entry: dict[str, Any] = {"group": self.groups.get(key)}
@@ -53,7 +63,14 @@ class AssetGraph:
             if self.checks.get(key):
                 entry["checks"] = list(self.checks[key])
             assets[key] = entry
-        return {"assets": assets}
+        data: dict[str, Any] = {"assets": assets}
+        if self.jobs:
+            data["jobs"] = {name: list(keys) for name, keys in self.jobs.items()}
+        if self.schedules:
+            data["schedules"] = {
+                name: {**entry, "assets": list(entry["assets"])} for name, entry in self.schedules.items()
+            }
+        return data
 
     def _known(self, key: str) -> str:
         if key not in self.deps:
@@ -82,9 +99,56 @@ def build_asset_graph(defs: Definitions) -> AssetGraph:
         if names:
             checks[key] = names
     keys.sort()
+    jobs, schedules = resolve_jobs_and_schedules(defs)
     return AssetGraph(
         keys=keys,
         deps={key: deps[key] for key in keys},
         groups={key: groups[key] for key in keys},
         checks={key: checks[key] for key in keys if key in checks},
+        jobs=jobs,
+        schedules=schedules,
     )
+
+
+def resolve_jobs_and_schedules(defs: Definitions) -> tuple[dict[str, list[str]], dict[str, dict[str, Any]]]:
+    """Each job's and schedule's asset keys, resolved as Dagster resolves them when it loads
+    the code location: every selection against the whole asset graph, after the translator.
+
+    Raises:
+        DefinitionsError: with Dagster's message, when a job's selection does not resolve.
+    """
+    __tracebackhide__ = True
+    from dagster import DagsterError
+
+    from pytest_dbt_assets.compat import is_dagster_own_job, job_asset_keys
+    from pytest_dbt_assets.errors import DefinitionsError
+
+    try:
+        repository = defs.get_repository_def()
+        jobs = {
+            job.name: sorted(key.to_user_string() for key in job_asset_keys(job))
+            for job in repository.get_all_jobs()
+            if not is_dagster_own_job(job.name)
+        }
+        schedules: dict[str, dict[str, Any]] = {}
+        for schedule in repository.schedule_defs:
+            cron = schedule.cron_schedule
+            entry: dict[str, Any] = {"cron": cron if isinstance(cron, str) else list(cron)}
+            if not is_dagster_own_job(schedule.job_name):
+                entry["job"] = schedule.job_name
+            entry["assets"] = sorted(
+                key.to_user_string() for key in job_asset_keys(repository.get_job(schedule.job_name))
+            )
+            schedules[schedule.name] = entry
+    except DagsterError as exc:
+        reasons: list[str] = []
+        cause: BaseException | None = exc
+        while cause is not None:  # Dagster wraps the reason: "Failed to resolve asset job x"
+            reasons.append(str(cause).strip().replace("\n", "\n  "))
+            cause = cause.__cause__
+        raise DefinitionsError(
+            "Dagster could not resolve the jobs and schedules of your definitions:\n  "
+            + "\n  ".join(reasons)
+            + "\nFix them in your Dagster code; `dagster definitions validate` reports the same problem."
+        ) from None
+    return dict(sorted(jobs.items())), dict(sorted(schedules.items()))

@@ -373,11 +373,15 @@ def dbt_assets_defs(request: pytest.FixtureRequest, dbt_assets_project: Any) -> 
 @pytest.fixture(scope="session")
 def dbt_asset_graph(dbt_assets_defs: Any) -> Any:
     """Session: the resolved asset graph as plain sorted data (``keys``, ``deps``,
-    ``groups``, ``checks``, ``upstream(key)``, ``downstream(key)``); compares equal to a
+    ``groups``, ``checks``, ``upstream(key)``, ``downstream(key)``, and the asset keys each
+    job and schedule selects: ``jobs``, ``schedules``); compares equal to a
     ``dbt_assets_snapshot``."""
     from pytest_dbt_assets.graph import build_asset_graph
 
-    return build_asset_graph(dbt_assets_defs)
+    try:
+        return build_asset_graph(dbt_assets_defs)
+    except DbtAssetsError as error:
+        _fail(error)
 
 
 @pytest.fixture

@@ -144,6 +144,7 @@ def describe_changes(old: Any, new: Any) -> list[str]:
             lines.append(f"asset added: {key}")
         for key in sorted(set(old_assets) & set(new_assets)):
             lines.extend(_asset_changes(key, old_assets[key] or {}, new_assets[key] or {}))
+    lines.extend(_selection_changes(old, new))
     old_checks, new_checks = old.get("checks") or {}, new.get("checks") or {}
     if isinstance(old_checks, Mapping) and isinstance(new_checks, Mapping):
         for name in sorted(set(old_checks) | set(new_checks)):
@@ -182,6 +183,74 @@ def _asset_changes(key: str, old: Mapping[str, Any], new: Mapping[str, Any]) -> 
     for column in sorted(set(old_columns) & set(new_columns)):
         if old_columns[column] != new_columns[column]:
             yield f"column type changed: {key}.{column} {old_columns[column]} -> {new_columns[column]}"
+
+
+def _selection_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> Iterator[str]:
+    """Lines for jobs and schedules added, removed, or selecting other assets.
+
+    A selection that becomes empty gets its own line: a translator change that leaves a
+    schedule selecting nothing makes its runs do nothing, silently, in production.
+    """
+    for kind in ("job", "schedule"):
+        before, after = old.get(kind + "s") or {}, new.get(kind + "s") or {}
+        if not isinstance(before, Mapping) or not isinstance(after, Mapping):
+            continue
+        for name in sorted(set(before) - set(after)):
+            yield f"{kind} removed: {name}"
+        for name in sorted(set(after) - set(before)):
+            yield f"{kind} added: {name} ({_describe_target(kind, after[name])})"
+        for name in sorted(set(before) & set(after)):
+            old_entry, new_entry = _as_entry(before[name]), _as_entry(after[name])
+            for field_name in ("job", "cron"):
+                if old_entry.get(field_name) != new_entry.get(field_name):
+                    yield (
+                        f"{kind} {name}: {field_name} {old_entry.get(field_name) or 'none'} -> "
+                        f"{new_entry.get(field_name) or 'none'}"
+                    )
+            change = _assets_change(old_entry["assets"], new_entry["assets"])
+            if change:
+                yield f"{kind} {name}: {change}"
+
+
+def _as_entry(value: Any) -> dict[str, Any]:
+    """A job (a list of keys) or a schedule (a dict with ``assets``) as one shape."""
+    if isinstance(value, Mapping):
+        return {**value, "assets": list(value.get("assets") or [])}
+    return {"assets": list(value or [])}
+
+
+def _describe_target(kind: str, value: Any) -> str:
+    entry = _as_entry(value)
+    parts = [f"job {entry['job']}"] if entry.get("job") else []
+    if entry.get("cron"):
+        parts.append(f"cron {entry['cron']}")
+    parts.append(f"selects {_count(entry['assets'])}" if entry["assets"] else "selects NO assets")
+    return ", ".join(parts)
+
+
+def _assets_change(before: list[str], after: list[str]) -> str | None:
+    gone, came = sorted(set(before) - set(after)), sorted(set(after) - set(before))
+    if not gone and not came:
+        return None
+    if before and not after:
+        return f"now selects NO assets (it selected {_count(before)}: {_listing(before)}); its runs would do nothing"
+    if not before:
+        return f"now selects {_count(after)}: {_listing(after)}"
+    parts = []
+    if came:
+        parts.append(f"now also selects {_count(came)}: {_listing(came)}")
+    if gone:
+        parts.append(f"no longer selects {_count(gone)}: {_listing(gone)}")
+    return "; ".join(parts)
+
+
+def _count(keys: list[str]) -> str:
+    return f"{len(keys)} asset" if len(keys) == 1 else f"{len(keys)} assets"
+
+
+def _listing(keys: list[str], limit: int = 10) -> str:
+    shown = ", ".join(keys[:limit])
+    return shown if len(keys) <= limit else f"{shown}, ... ({len(keys) - limit} more)"
 
 
 def _load(text: Any) -> Any:
