@@ -374,3 +374,29 @@ def test_client_relays_the_output_and_exit_code_of_the_worker(tmp_path: Path) ->
     [request] = requests
     assert request["argv"] == ["build", "--select", "x"]
     assert request["cwd"] == str(tmp_path) and request["env"]["DBT_ASSETS_PROBE"] == "1"
+
+
+def test_worker_that_cannot_start_says_why_and_the_fix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker whose dbt cannot be imported (a broken install) fails with DbtWorkerError:
+    how it ended, its last output, and the subprocess runner; later calls say the same."""
+    from pytest_dbt_assets.dbt.worker import DbtWorker
+    from pytest_dbt_assets.errors import DbtWorkerError
+
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "agate.py").write_text('raise ImportError("agate is broken in this environment")\n', encoding="utf-8")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(broken), os.environ.get("PYTHONPATH")])))
+    worker = DbtWorker(tmp_path / "dbt_assets_worker0")
+    with pytest.raises(DbtWorkerError) as raised:
+        worker.start(timeout=HANG_GUARD)
+    message = str(raised.value)
+    assert message.startswith("The pytest-dbt-assets dbt worker (pid "), message
+    assert f"`{sys.executable} -m pytest_dbt_assets.dbt.server`) did not start: it exited with code 1." in message
+    assert "\nImportError: agate is broken in this environment\n" in message
+    assert message.endswith(
+        "\n--dbt-assets-runner=subprocess (ini: dbt_assets_runner = subprocess) runs dbt without the worker."
+    )
+    assert not worker.folder.exists()
+    with pytest.raises(DbtWorkerError) as again:
+        worker.ensure_running()
+    assert str(again.value) == message
