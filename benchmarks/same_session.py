@@ -30,7 +30,7 @@ def main() -> int:
     from dagster import materialize
     from dagster_dbt import DbtCliResource
 
-    from pytest_dbt_assets.dbt_worker import DbtWorker
+    from pytest_dbt_assets.dbt.worker import DbtWorker
     from pytest_dbt_assets.definitions import import_definitions
     from pytest_dbt_assets.manifest import load_manifest, write_user_manifest
     from pytest_dbt_assets.materialize import materialize_assets

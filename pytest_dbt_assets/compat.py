@@ -13,7 +13,9 @@ packages themselves stay inside functions (importing dagster costs seconds).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
@@ -98,6 +100,221 @@ def missing_attributes(owner: object, *names: str) -> str | None:
 # ---------------------------------------------------------------------------------------------
 # dbt-core and dbt-duckdb: the in-process runner and the worker (pytest_dbt_assets/dbt/)
 # ---------------------------------------------------------------------------------------------
+
+
+def lacks(module: str, owner: str | None, *names: str) -> str | None:
+    """For checks: what ``module`` (or its attribute ``owner``) lacks of ``names``, or None."""
+    import importlib
+
+    try:
+        found: object = importlib.import_module(module)
+    except ImportError as error:
+        return f"cannot import {module} ({error})"
+    if owner is not None:
+        if not hasattr(found, owner):
+            return f"{module} has no {owner}"
+        found = getattr(found, owner)
+    missing = [name for name in names if not hasattr(found, name)]
+    return f"{module}{'.' + owner if owner else ''} has no {', '.join(missing)}" if missing else None
+
+
+def _field_names(module: str, owner: str) -> set[str] | str:
+    """The dataclass fields of ``module.owner``, or what is wrong."""
+    import dataclasses
+    import importlib
+
+    try:
+        found = getattr(importlib.import_module(module), owner)
+    except (ImportError, AttributeError) as error:
+        return f"cannot find {module}.{owner} ({error})"
+    if not dataclasses.is_dataclass(found):
+        return f"{module}.{owner} is no longer a dataclass"
+    return {item.name for item in dataclasses.fields(found)}
+
+
+def close_duckdb_handles() -> None:
+    """Close every DuckDB handle dbt-duckdb holds in this process (it keeps them open across
+    commands, in a class attribute): reset dbt's adapters, close dbt-duckdb's environment."""
+    try:
+        from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+        from dbt.adapters.factory import reset_adapters
+    except ImportError:  # pragma: no cover - dbt-duckdb is a dependency
+        return
+    reset_adapters()
+    env = DuckDBConnectionManager._ENV
+    if env is not None:
+        try:
+            env.close()
+        finally:
+            DuckDBConnectionManager.close_all_connections()
+
+
+@shim(
+    "dbt-duckdb",
+    "dbt.adapters.factory.reset_adapters, DuckDBConnectionManager._ENV and .close_all_connections, Environment.close",
+)
+def check_close_duckdb_handles() -> str | None:
+    return (
+        lacks("dbt.adapters.factory", None, "reset_adapters")
+        or lacks("dbt.adapters.duckdb.connections", "DuckDBConnectionManager", "_ENV", "close_all_connections")
+        or lacks("dbt.adapters.duckdb.environments", "Environment", "close")
+    )
+
+
+@contextmanager
+def partial_parse_ignoring_profile_hash() -> Iterator[None]:
+    """Let dbt accept a partial-parse file made with another DuckDB path.
+
+    dbt rejects the file when the profile's connection details differ; the plugin's profile
+    differs between sessions only by its temporary folder, which the worker's cache key leaves
+    out and checks everything else. Without the hook (another dbt), dbt simply parses in full.
+    """
+    try:
+        from dbt.parser.manifest import ManifestLoader
+
+        original = ManifestLoader.is_partial_parsable
+    except (ImportError, AttributeError):
+        yield
+        return
+
+    def is_partial_parsable(loader: Any, manifest: Any) -> Any:
+        manifest.state_check.profile_hash = loader.manifest.state_check.profile_hash
+        return original(loader, manifest)
+
+    ManifestLoader.is_partial_parsable = is_partial_parsable  # type: ignore[method-assign,assignment]
+    try:
+        yield
+    finally:
+        ManifestLoader.is_partial_parsable = original  # type: ignore[method-assign]
+
+
+@shim(
+    "dbt-core",
+    "dbt.parser.manifest.ManifestLoader.is_partial_parsable(self, manifest), .manifest, "
+    "Manifest.state_check.profile_hash",
+)
+def check_partial_parse_ignoring_profile_hash() -> str | None:
+    import inspect
+
+    if problem := lacks("dbt.parser.manifest", "ManifestLoader", "is_partial_parsable"):
+        return problem
+    from dbt.parser.manifest import ManifestLoader
+
+    parameters = list(inspect.signature(ManifestLoader.is_partial_parsable).parameters)
+    if parameters != ["self", "manifest"]:
+        return f"ManifestLoader.is_partial_parsable takes ({', '.join(parameters)}), not (self, manifest)"
+    if "self.manifest" not in inspect.getsource(ManifestLoader.__init__):
+        return "ManifestLoader.__init__ no longer sets self.manifest"
+    for module, owner, field in (
+        ("dbt.contracts.graph.manifest", "Manifest", "state_check"),
+        ("dbt.contracts.graph.manifest", "ManifestStateCheck", "profile_hash"),
+    ):
+        names = _field_names(module, owner)
+        if isinstance(names, str):
+            return names
+        if field not in names:
+            return f"{module}.{owner} has no field {field}"
+    return None
+
+
+def move_node_roots(manifest: Any, made_in: str, project_dir: str) -> None:
+    """Point the nodes of a manifest parsed in ``made_in`` at ``project_dir``: seeds keep the
+    absolute folder they were parsed in (``root_path``; dbt reads the CSV from there)."""
+    for node in manifest.nodes.values():
+        root = getattr(node, "root_path", None)
+        if isinstance(root, str) and (root == made_in or root.startswith(made_in + os.sep)):
+            node.root_path = project_dir + root[len(made_in) :]
+
+
+@shim("dbt-core", "SeedNode.root_path")
+def check_move_node_roots() -> str | None:
+    names = _field_names("dbt.contracts.graph.nodes", "SeedNode")
+    if isinstance(names, str):
+        return names
+    return None if "root_path" in names else "dbt.contracts.graph.nodes.SeedNode has no field root_path"
+
+
+def write_manifest(manifest: Any, target_path: str) -> None:
+    """Write ``manifest.json`` into ``target_path``, as dbt does after parsing."""
+    from dbt.parser.manifest import write_manifest as write
+
+    write(manifest, target_path)
+
+
+@shim("dbt-core", "dbt.parser.manifest.write_manifest(manifest, target_path)")
+def check_write_manifest() -> str | None:
+    import inspect
+
+    if problem := lacks("dbt.parser.manifest", None, "write_manifest"):
+        return problem
+    from dbt.parser.manifest import write_manifest as write
+
+    parameters = list(inspect.signature(write).parameters)
+    return None if parameters[:2] == ["manifest", "target_path"] else f"write_manifest takes ({', '.join(parameters)})"
+
+
+def partial_parse_file_name() -> str:
+    """The name of dbt's partial-parse file in the target folder."""
+    from dbt.constants import PARTIAL_PARSE_FILE_NAME
+
+    return str(PARTIAL_PARSE_FILE_NAME)
+
+
+@shim("dbt-core", "dbt.constants.PARTIAL_PARSE_FILE_NAME")
+def check_partial_parse_file_name() -> str | None:
+    return lacks("dbt.constants", None, "PARTIAL_PARSE_FILE_NAME")
+
+
+def refused_partial_parse(event: Any) -> str | None:
+    """dbt's reason when ``event`` (a dbtRunner callback's) says it cannot use the partial-parse
+    file, else None."""
+    return str(event.info.msg) if event.info.name == "UnableToPartialParse" else None
+
+
+@shim("dbt-core", "the event dbt.events.types.UnableToPartialParse")
+def check_refused_partial_parse() -> str | None:
+    return lacks("dbt.events.types", None, "UnableToPartialParse")
+
+
+def compile_macro_template(macro: Any) -> None:
+    """Compile ``macro``'s Jinja template into dbt's process-wide template cache, as dbt does
+    the first time a command calls it."""
+    from dbt_common.clients.jinja import template_cache
+
+    template_cache.get_node_template(macro)
+
+
+# dbt-common is pinned by dbt-core: read against the dbt-core versions that pin it.
+@shim("dbt-core", "dbt_common.clients.jinja.template_cache.get_node_template")
+def check_compile_macro_template() -> str | None:
+    return lacks("dbt_common.clients.jinja", "template_cache", "get_node_template")
+
+
+# Everything a `dbt build` on DuckDB imports, loaded once by the worker before any fork.
+_WARM_MODULES = ("agate", "duckdb", "dbt.adapters.duckdb", "dbt.adapters.duckdb.impl", "dbt.cli.main", "dbt.task.build")
+
+
+def warm_dbt_imports() -> None:
+    """Import what a ``dbt build`` on DuckDB imports, so that forked children share it."""
+    import importlib
+
+    for module in _WARM_MODULES:
+        importlib.import_module(module)
+
+
+@shim("dbt-core", "the modules " + ", ".join(_WARM_MODULES))
+def check_warm_dbt_imports() -> str | None:
+    import importlib.util
+
+    missing = []
+    for module in _WARM_MODULES:
+        try:
+            found = importlib.util.find_spec(module)
+        except ImportError:
+            found = None
+        if found is None:
+            missing.append(module)
+    return f"cannot find {', '.join(missing)}" if missing else None
 
 
 # ---------------------------------------------------------------------------------------------

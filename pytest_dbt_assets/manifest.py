@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from pytest_dbt_assets.cache import PLACEHOLDER, cached_manifest_text, fingerprint, manifest_entry, write_atomically
+from pytest_dbt_assets.dbt.runner import describe_dbt_failure, run_dbt
 from pytest_dbt_assets.errors import DbtParseError
-from pytest_dbt_assets.project import DbtAssetsProject, build_project, describe_dbt_failure, read_project_yml, run_dbt
+from pytest_dbt_assets.project import DbtAssetsProject, build_project, read_project_yml
 
 USER_MANIFEST = Path("target", "manifest.json")
 # dbt_project.yml keys naming the folders dbt reads, with dbt's defaults.

@@ -21,6 +21,7 @@ from pytest_dbt_assets.data import (
     source_label,
     wait_until_free,
 )
+from pytest_dbt_assets.dbt.runner import release_duckdb
 from pytest_dbt_assets.definitions import dbt_assets_definitions_of
 from pytest_dbt_assets.errors import (
     MaterializationError,
@@ -29,7 +30,7 @@ from pytest_dbt_assets.errors import (
     SelectionError,
     strip_ansi,
 )
-from pytest_dbt_assets.project import DbtAssetsProject, release_duckdb
+from pytest_dbt_assets.project import DbtAssetsProject
 from pytest_dbt_assets.relocate import relocate_resources, stop_invocations
 
 if TYPE_CHECKING:

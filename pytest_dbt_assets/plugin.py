@@ -16,7 +16,7 @@ from pytest_dbt_assets.report import SummaryReporter
 from pytest_dbt_assets.settings import FLAGS, OPTIONS, Settings, folder_to_find_dbt, resolve_settings
 
 if TYPE_CHECKING:
-    from pytest_dbt_assets.dbt_worker import DbtWorker
+    from pytest_dbt_assets.dbt.worker import DbtWorker
     from pytest_dbt_assets.manifest import PreparedManifest
     from pytest_dbt_assets.syrupy_compat import SnapshotKeeper
 
@@ -246,7 +246,7 @@ def _worker(config: pytest.Config) -> DbtWorker | None:
 
     Its files live in a folder of pytest's basetemp, removed when the session ends; folders
     that killed sessions left behind are removed first."""
-    from pytest_dbt_assets.dbt_worker import FOLDER_PREFIX, DbtWorker, remove_stale_folders
+    from pytest_dbt_assets.dbt.worker import FOLDER_PREFIX, DbtWorker, remove_stale_folders
 
     if config.stash[SETTINGS_KEY].runner == "subprocess":
         return None

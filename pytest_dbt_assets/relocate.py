@@ -19,8 +19,9 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from pytest_dbt_assets.dbt.runner import dbt_environment
 from pytest_dbt_assets.definitions import validate_definitions
-from pytest_dbt_assets.project import DbtAssetsProject, dbt_environment
+from pytest_dbt_assets.project import DbtAssetsProject
 
 if TYPE_CHECKING:
     from dagster import Definitions

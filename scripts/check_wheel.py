@@ -1,5 +1,6 @@
 """Check a built wheel ships what the plugin needs at run time: every module of the package
-(the dbt worker runs as ``python -m pytest_dbt_assets.dbt_worker``), ``py.typed``, the
+and of its subpackages (the dbt worker runs as ``python -m pytest_dbt_assets.dbt.server``,
+its ``dbt`` executable runs ``pytest_dbt_assets/dbt/client.py`` by path), ``py.typed``, the
 ``pytest11`` entry point and the ``Framework :: Pytest`` classifier.
 
 Usage: ``python scripts/check_wheel.py dist/pytest_dbt_assets-*.whl``
@@ -22,8 +23,15 @@ def problems_of(wheel: Path) -> list[str]:
         entry_points_name = next((name for name in names if name.endswith(".dist-info/entry_points.txt")), None)
         metadata = archive.read(metadata_name).decode() if metadata_name else ""
         entry_points = archive.read(entry_points_name).decode() if entry_points_name else ""
-    expected = {f"{PACKAGE}/{path.name}" for path in (ROOT / PACKAGE).iterdir() if path.suffix == ".py"}
-    expected.add(f"{PACKAGE}/py.typed")
+    # Every module in the source tree (pyproject lists the packages one by one: a new
+    # subpackage it forgets is caught here), and the files run by path or named in full.
+    expected = {path.relative_to(ROOT).as_posix() for path in (ROOT / PACKAGE).rglob("*.py")}
+    expected |= {
+        f"{PACKAGE}/py.typed",
+        f"{PACKAGE}/dbt/__init__.py",
+        f"{PACKAGE}/dbt/client.py",
+        f"{PACKAGE}/dbt/server.py",
+    }
     problems = [f"{wheel.name} lacks {name}" for name in sorted(expected - names)]
     if "Classifier: Framework :: Pytest" not in metadata:
         problems.append(f"{wheel.name}: METADATA has no 'Framework :: Pytest' classifier")

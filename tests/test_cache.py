@@ -132,7 +132,7 @@ def test_worker_reuses_partial_parse_from_a_deleted_session(shop_repo: pytest.Py
     the first; seeds still load, from the new folder (dbt keeps their absolute path)."""
     import shutil
 
-    from pytest_dbt_assets.dbt_worker import CACHE_NOTE
+    from pytest_dbt_assets.dbt.partial_parse import CACHE_NOTE
 
     write_files(shop_repo.path, {"tests/test_seeds.py": SEED_ROWS_TEST})
     first, second = shop_repo.path / "first", shop_repo.path / "second"

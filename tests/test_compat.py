@@ -46,3 +46,57 @@ def test_tested_ranges_are_pyprojects() -> None:
     for package, (low, high) in compat.TESTED.items():
         padded = tuple(end + (0,) * (3 - len(end)) for end in (low, high))
         assert tuple(end + (0,) * (3 - len(end)) for end in declared[package]) == padded, package
+
+
+def _shim(name: str) -> compat.Shim:
+    [found] = [item for item in compat.SHIMS if item.name == name]
+    return found
+
+
+def test_a_missing_dbt_internal_fails_the_check_naming_the_shim(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The worker's partial-parse hook: a dbt without ``ManifestLoader.is_partial_parsable``."""
+    from dbt.parser.manifest import ManifestLoader
+
+    shim = _shim("partial_parse_ignoring_profile_hash")
+    assert shim.problem() is None
+    monkeypatch.delattr(ManifestLoader, "is_partial_parsable")
+    assert shim.problem() == (
+        "pytest_dbt_assets.compat.partial_parse_ignoring_profile_hash (dbt.parser.manifest.ManifestLoader"
+        ".is_partial_parsable(self, manifest), .manifest, Manifest.state_check.profile_hash): "
+        "dbt.parser.manifest.ManifestLoader has no is_partial_parsable"
+    )
+
+
+def test_a_missing_dbt_duckdb_internal_fails_the_check_naming_the_shim(monkeypatch: pytest.MonkeyPatch) -> None:
+    """release_duckdb's touch: a dbt-duckdb whose connection manager no longer keeps ``_ENV``."""
+    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+
+    shim = _shim("close_duckdb_handles")
+    assert shim.problem() is None
+    monkeypatch.delattr(DuckDBConnectionManager, "_ENV")
+    problem = shim.problem()
+    assert problem is not None
+    assert problem.startswith("pytest_dbt_assets.compat.close_duckdb_handles (")
+    assert problem.endswith("dbt.adapters.duckdb.connections.DuckDBConnectionManager has no _ENV")
+
+
+def test_a_changed_signature_fails_the_check(monkeypatch: pytest.MonkeyPatch) -> None:
+    import dbt.parser.manifest
+
+    def write_manifest(manifest: object, path: str) -> None: ...
+
+    monkeypatch.setattr(dbt.parser.manifest, "write_manifest", write_manifest)
+    assert _shim("write_manifest").problem() == (
+        "pytest_dbt_assets.compat.write_manifest (dbt.parser.manifest.write_manifest(manifest, target_path)): "
+        "write_manifest takes (manifest, path)"
+    )
+
+
+def test_the_partial_parse_hook_is_restored() -> None:
+    """The wrapper around dbt's ``is_partial_parsable`` is in place only inside the block."""
+    from dbt.parser.manifest import ManifestLoader
+
+    original = ManifestLoader.is_partial_parsable
+    with compat.partial_parse_ignoring_profile_hash():
+        assert ManifestLoader.is_partial_parsable is not original
+    assert ManifestLoader.is_partial_parsable is original

@@ -167,7 +167,7 @@ def test_fresh_clone_passes_and_gets_the_plugins_manifest(scaffold_repo: pytest.
 def test_stale_manifest_from_the_users_own_parse_is_replaced(scaffold_repo: pytest.Pytester) -> None:
     from dbt.cli.main import dbtRunner
 
-    from pytest_dbt_assets.project import release_duckdb
+    from pytest_dbt_assets.dbt.runner import release_duckdb
 
     repo = str(scaffold_repo.path)
     try:

@@ -1,0 +1,347 @@
+"""A warm dbt for dagster-dbt, the pytest side: :class:`DbtWorker` starts, watches, restarts
+and stops the worker process (:mod:`.server`), whose ``dbt`` client (:mod:`.client`) dagster-dbt
+runs through ``DbtCliResource.dbt_executable``.
+
+dagster-dbt runs every ``dbt.cli(...)`` as a subprocess and reads dbt's JSON log lines from
+its stdout. Starting that subprocess costs seconds (Python, dbt and adapter imports, then a
+parse). Here the executable is a tiny client (standard library only, started with ``-IS``)
+that hands its argv, environment and working folder to the server over a Unix socket.
+dagster-dbt still sees a process that prints dbt's own JSON lines and exits with dbt's code,
+so its events, metadata and check results are unchanged.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections import deque
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pytest_dbt_assets.dbt import client
+from pytest_dbt_assets.dbt.client import SOCKET_NAME, client_script
+from pytest_dbt_assets.dbt.runner import dbt_environment
+from pytest_dbt_assets.dbt.server import READY_LINE
+from pytest_dbt_assets.errors import DbtWorkerError
+
+if TYPE_CHECKING:
+    from pytest_dbt_assets.project import DbtAssetsProject
+
+SERVER_MODULE = "pytest_dbt_assets.dbt.server"
+CLIENT_NAME = "dbt"
+OWNER_FILE = "owner"  # "<pid> <start time>" of the pytest process that made the folder
+FOLDER_PREFIX = "dbt_assets_worker"
+# Unix socket paths hold at most 107 bytes on Linux, 103 on macOS; basetemps can be longer.
+_MAX_SOCKET_PATH = 100
+_OOM_HINT = "as the out-of-memory killer does (`dmesg` or `journalctl -k` shows 'Out of memory: Killed process')"
+_SUBPROCESS_HINT = "--dbt-assets-runner=subprocess (ini: dbt_assets_runner = subprocess) runs dbt without the worker"
+
+
+class DbtWorker:
+    """Starts, watches and stops the worker process; ``executable`` goes into ``DbtCliResource``.
+
+    Everything it creates lives in ``folder`` (under pytest's basetemp): the client script
+    ``dbt``, the socket and an ``owner`` file naming the pytest process, so a later session
+    can remove the folder of one that was killed (:func:`remove_stale_folders`).
+
+    ``launch()`` returns at once: the socket is bound here and handed to the worker, so
+    requests (``prepare_build``, dbt commands) queue up while it is still importing dbt.
+    ``wait_ready()`` tells whether it started. A worker that dies is restarted once by
+    :meth:`ensure_running`, on the same socket and client script.
+    """
+
+    def __init__(self, folder: Path, cache_dir: Path | None = None) -> None:
+        self.cache_dir = cache_dir
+        self.folder = folder
+        self.executable = folder / CLIENT_NAME
+        self.deaths: list[str] = []  # how each worker process of the session died
+        self._process: subprocess.Popen[str] | None = None
+        self._ready = False
+        self._prepared: dict[Path, socket.socket] = {}
+        self._prepare_requests: dict[Path, dict[str, Any]] = {}
+        self._death_counted: int | None = None  # pid of the last process whose death is in `deaths`
+        self._failure: str | None = None  # why the worker cannot serve any more
+
+    @property
+    def pid(self) -> int | None:
+        """The worker process's id (None before ``launch()`` and after ``stop()``)."""
+        return self._process.pid if self._process is not None else None
+
+    def launch(self) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        (self.folder / OWNER_FILE).write_text(_process_identity(os.getpid()) + "\n", encoding="utf-8")
+        self.executable.write_text(
+            client_script(sys.executable, str(Path(client.__file__).resolve()), str(self.folder)), encoding="utf-8"
+        )
+        self.executable.chmod(0o755)
+        self._start_process()
+
+    def _start_process(self) -> None:
+        self._ready = False
+        with contextlib.suppress(FileNotFoundError):
+            (self.folder / SOCKET_NAME).unlink()  # left by a worker that died
+        with _socket_in(self.folder, bind=True) as server:
+            server.listen(16)
+            self._process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    SERVER_MODULE,
+                    str(server.fileno()),
+                    *([str(self.cache_dir)] if self.cache_dir is not None else []),
+                ],
+                pass_fds=(server.fileno(),),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                text=True,
+                start_new_session=True,  # a Ctrl-C in the terminal goes to pytest, which cancels
+            )
+
+    def wait_ready(self, timeout: float = 600.0) -> None:
+        """Wait until the worker serves; stop it and raise DbtWorkerError if it does not."""
+        if self._ready:
+            return
+        process = self._process
+        assert process is not None and process.stdout is not None, "launch() first"
+        deadline = time.monotonic() + timeout
+        output: deque[str] = deque(maxlen=20)
+        while time.monotonic() < deadline:
+            line = process.stdout.readline()
+            if line.strip() == READY_LINE:
+                self._ready = True
+                return
+            if line.strip():
+                output.append(line.rstrip())
+            if not line and process.poll() is not None:
+                break
+        how = _how_it_ended(process.returncode) if process.poll() is not None else "did not say it was ready"
+        self.stop()
+        said = ("\nIts last output:\n" + "\n".join(output)) if output else ""
+        self._failure = (
+            f"The pytest-dbt-assets dbt worker (pid {process.pid}, `{sys.executable} -m {SERVER_MODULE}`) "
+            f"did not start: it {how}.{said}\n{_SUBPROCESS_HINT[0].upper()}{_SUBPROCESS_HINT[1:]}."
+        )
+        raise DbtWorkerError(self._failure)
+
+    def start(self, timeout: float = 600.0) -> None:
+        self.launch()
+        self.wait_ready(timeout)
+
+    def ensure_running(self) -> str | None:
+        """Before a call: restart a worker that died, once per session.
+
+        Returns None when it is alive, else what happened, for a warning. Raises
+        DbtWorkerError when it died a second time (or cannot be restarted).
+        """
+        if self._failure is not None:
+            raise DbtWorkerError(self._failure)
+        process = self._process
+        if process is None or process.poll() is None:
+            return None
+        self._note_death()
+        if len(self.deaths) > 1:
+            self._failure = (
+                f"{self.deaths[-1]} This is its second death in this session (the first: {self.deaths[0]}), "
+                f"so it is not restarted again. {_SUBPROCESS_HINT[0].upper()}{_SUBPROCESS_HINT[1:]}; "
+                "check the machine's free memory."
+            )
+            raise DbtWorkerError(self._failure)
+        for conn in self._prepared.values():
+            conn.close()
+        self._prepared.clear()
+        self._start_process()
+        for project_dir, request in self._prepare_requests.items():
+            self._send_prepare(project_dir, request)
+        self.wait_ready()
+        return (
+            f"{self.deaths[-1]} It was restarted (new pid {self.pid}); a second death fails the session's "
+            f"materializations. {_SUBPROCESS_HINT[0].upper()}{_SUBPROCESS_HINT[1:]}."
+        )
+
+    def death_during_call(self) -> str | None:
+        """After a call: what happened if the worker died during it, else None."""
+        process = self._process
+        if process is None or process.poll() is None:
+            return None
+        return (
+            f"{self._note_death()} dbt's commands in this materialization lost their worker; "
+            "the next materialization restarts it."
+        )
+
+    def _note_death(self) -> str:
+        """Describe the death of the current process, counted once however often asked."""
+        process = self._process
+        assert process is not None and process.returncode is not None
+        if self._death_counted != process.pid:
+            self._death_counted = process.pid
+            text = f"The pytest-dbt-assets dbt worker (pid {process.pid}) {_how_it_ended(process.returncode)}."
+            said = _read_available(process) if process.returncode > 0 else ""  # a signal leaves no last words
+            self.deaths.append(f"{text[:-1]}; its last output: {said}." if said else text)
+        return self.deaths[-1]
+
+    def prepare_build(self, project: DbtAssetsProject) -> None:
+        """Ask the worker to parse ``project`` now, as for the plain ``dbt build`` that
+        dagster-dbt's ``DbtCliResource.cli`` sends, so the first real command finds the
+        manifest ready. Does not wait: the worker answers requests in order. Like dagster-dbt,
+        the folders are set explicitly, so the user's ``DBT_*`` variables cannot redirect it."""
+        if project.project_dir in self._prepared:
+            return
+        scratch = str(project.target_dir / "dbt_assets_prepare")
+        with dbt_environment():
+            environ = dict(os.environ)
+        env = {
+            **environ,
+            "DBT_PROFILES_DIR": str(project.profiles_dir.resolve()),
+            "DBT_PROJECT_DIR": str(project.project_dir.resolve()),
+            "DBT_TARGET_PATH": scratch,
+            "DBT_LOG_PATH": scratch,
+        }
+        request = {
+            "argv": ["build", "--profile", project.profile_name, "--target", project.target_name],
+            "env": env,
+            "cwd": str(project.project_dir.resolve()),
+            "prepare": True,
+        }
+        self._prepare_requests[project.project_dir] = request
+        self._send_prepare(project.project_dir, request)
+
+    def _send_prepare(self, project_dir: Path, request: dict[str, Any]) -> None:
+        try:
+            with _socket_in(self.folder) as conn:
+                conn.sendall(json.dumps(request).encode() + b"\n")
+                self._prepared[project_dir] = conn.dup()
+        except OSError:  # the worker is gone: wait_ready() or ensure_running() says so
+            return
+
+    def stop(self) -> None:
+        for conn in self._prepared.values():
+            conn.close()
+        self._prepared.clear()
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        if process is not None and process.stdout is not None:
+            process.stdout.close()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _socket_in(folder: Path, *, bind: bool = False) -> Iterator[socket.socket]:
+    """A Unix socket bound to (or connected to) ``folder/s``, whatever the folder's length.
+
+    On Linux the address goes through ``/proc/self/fd/<folder fd>/s``, a short path that
+    the kernel resolves to the socket file in the folder; elsewhere the plain path is used
+    when it fits.
+    """
+    sock = socket.socket(socket.AF_UNIX)
+    try:
+        if Path("/proc/self/fd").is_dir():
+            folder_fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                _bind_or_connect(sock, f"/proc/self/fd/{folder_fd}/{SOCKET_NAME}", bind)
+            finally:
+                os.close(folder_fd)
+        else:
+            address = str(folder / SOCKET_NAME)
+            if len(os.fsencode(address)) > _MAX_SOCKET_PATH:
+                raise DbtWorkerError(
+                    f"The dbt worker's socket path {address} is longer than a Unix socket address "
+                    f"allows ({_MAX_SOCKET_PATH} bytes). Pass a shorter --basetemp, or "
+                    f"{_SUBPROCESS_HINT}."
+                )
+            _bind_or_connect(sock, address, bind)
+        yield sock
+    finally:
+        sock.close()
+
+
+def _bind_or_connect(sock: socket.socket, address: str, bind: bool) -> None:
+    if bind:
+        sock.bind(address)
+    else:
+        sock.connect(address)
+
+
+def _how_it_ended(returncode: int) -> str:
+    if returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = f"signal {-returncode}"
+        return f"was killed by {name}" + (f", {_OOM_HINT}" if name == "SIGKILL" else "")
+    return f"exited with code {returncode}"
+
+
+def _read_available(process: subprocess.Popen[str]) -> str:
+    """The last line a dead worker printed (e.g. a Python error), without waiting."""
+    if process.stdout is None or process.stdout.closed:
+        return ""
+    fd = process.stdout.fileno()
+    os.set_blocking(fd, False)
+    chunks = []
+    with contextlib.suppress(OSError):
+        while chunk := os.read(fd, 65536):
+            chunks.append(chunk)
+    text = b"".join(chunks).decode(errors="replace")
+    # multiprocessing's resource tracker (dbt's locks start it) shares the pipe and warns last.
+    lines = [line.strip() for line in text.splitlines() if line.strip() and "resource_tracker" not in line]
+    return lines[-1] if lines else ""
+
+
+def _process_identity(pid: int) -> str:
+    """``"<pid> <start time>"``: tells a live process from a later one given the same pid."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8").rsplit(")", 1)[1].split()
+        return f"{pid} {fields[19]}"
+    except (OSError, IndexError):
+        return f"{pid} ?"
+
+
+def _owner_alive(identity: str) -> bool:
+    pid_text, _, start = identity.strip().partition(" ")
+    try:
+        pid = int(pid_text)
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (ValueError, PermissionError):
+        return True  # not ours to judge: leave it
+    return start in {"?", ""} or _process_identity(pid) == identity.strip()
+
+
+def remove_stale_folders(basetemp: Path) -> list[Path]:
+    """Remove worker folders that earlier sessions left when they were killed (SIGKILL).
+
+    Looks in pytest's per-user temporary root (``pytest-of-<user>``, the ancestor of the
+    default basetemp: each ``pytest-N`` folder, and the ``popen-gwN`` folders of xdist
+    workers) for folders whose ``owner`` process no longer runs. With a ``--basetemp`` of the
+    user's choice there is no such root: pytest empties that folder itself at start.
+    """
+    root = next((folder for folder in (basetemp, *basetemp.parents) if folder.name.startswith("pytest-of-")), None)
+    if root is None:
+        return []
+    removed = []
+    for pattern in (f"pytest-*/{FOLDER_PREFIX}*", f"pytest-*/popen-gw*/{FOLDER_PREFIX}*"):
+        for folder in root.glob(pattern):
+            try:
+                identity = (folder / OWNER_FILE).read_text(encoding="utf-8")
+            except OSError:
+                continue  # not a worker folder, or one being made right now
+            if not _owner_alive(identity):
+                shutil.rmtree(folder, ignore_errors=True)
+                removed.append(folder)
+    return removed
