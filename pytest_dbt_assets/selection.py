@@ -20,9 +20,19 @@ RELATION_TYPES = {"model", "seed", "snapshot"}
 INDIRECT_SELECTION_VALUES = ("eager", "cautious", "buildable", "empty")
 
 
+# The parts of a dbt manifest that failure text reads, merged over every @dbt_assets.
+MERGED_MANIFEST_PARTS = ("nodes", "sources", "macros")
+
+
 @dataclass(frozen=True)
 class DbtNodes:
-    """dbt nodes of the definitions under test, indexed by their Dagster asset key."""
+    """dbt nodes of the definitions under test, indexed by their Dagster asset key.
+
+    Every ``@dbt_assets`` counts, each with its own manifest and translator: two dbt projects
+    (or two manifests) in one code location keep all their nodes. ``manifest`` holds the
+    ``nodes``, ``sources`` and ``macros`` of all those manifests (unique ids name their dbt
+    project, so they do not collide).
+    """
 
     by_key: dict[AssetKey, dict[str, Any]]
     sources_by_key: dict[AssetKey, dict[str, Any]]
@@ -32,15 +42,17 @@ class DbtNodes:
     def of(cls, defs: Definitions) -> DbtNodes:
         by_key: dict[Any, dict[str, Any]] = {}
         sources_by_key: dict[Any, dict[str, Any]] = {}
-        manifest: Mapping[str, Any] = {}
+        merged: dict[str, dict[str, Any]] = {part: {} for part in MERGED_MANIFEST_PARTS}
         for assets_def in dbt_assets_definitions_of(defs):
             manifest, translator, project = dbt_assets_manifest(assets_def)
+            for part in MERGED_MANIFEST_PARTS:
+                merged[part].update(manifest.get(part) or {})
             for node in manifest["nodes"].values():
                 if node["resource_type"] in RELATION_TYPES:
                     by_key[_asset_key(translator, manifest, node, project)] = node
             for source in manifest["sources"].values():
                 sources_by_key[_asset_key(translator, manifest, source, project)] = source
-        return cls(by_key=by_key, sources_by_key=sources_by_key, manifest=dict(manifest))
+        return cls(by_key=by_key, sources_by_key=sources_by_key, manifest=dict(merged))
 
 
 def _asset_key(translator: Any, manifest: Mapping[str, Any], node: Mapping[str, Any], project: Any) -> AssetKey:
