@@ -31,8 +31,10 @@ def split_flag(args: Sequence[str], flag: str, *aliases: str) -> tuple[list[str]
     values given to it, in order.
 
     Knows ``--flag value``, ``--flag=value``, ``-t value`` and ``-tvalue``. A flag that ends
-    ``args`` without its value stays in the rest (dbt reports it). Grouped short flags
-    (``-xtprod``) need to know which flags take values: see :func:`short_group`.
+    ``args`` without its value stays in the rest (dbt reports it). Every argument is read
+    as written, whichever flag comes before it (``--select -tfoo`` reads ``-tfoo`` as ``-t foo``):
+    the callers look for flags that dbt must not get twice. Grouped short flags (``-xtprod``)
+    need to know which flags take values: see :func:`short_group`.
     """
     names = (flag, *aliases)
     shorts = [name for name in names if not name.startswith("--")]
