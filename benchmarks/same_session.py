@@ -68,7 +68,7 @@ def main() -> int:
                     ).success
                 else:
                     # The same source data the plugin loads from data/, then dagster-dbt by hand.
-                    from pytest_dbt_assets.data import load_sources
+                    from pytest_dbt_assets.database import load_sources
 
                     load_sources(
                         project.duckdb_path, project.manifest["sources"].values(), provided={}, data_dir=repo / "data"

@@ -13,11 +13,14 @@ packages themselves stay inside functions (importing dagster costs seconds).
 
 from __future__ import annotations
 
+import functools
 import os
-from collections.abc import Callable, Iterator
+import subprocess
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 from typing import Any
 
 # Distribution -> (lowest, first excluded) versions the shims were read against and are tested
@@ -322,9 +325,278 @@ def check_warm_dbt_imports() -> str | None:
 # ---------------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class DbtOption:
+    """One option of a dbt command, as dbt's click command declares it."""
+
+    flags: tuple[str, ...]  # every spelling: "--target", "-t"; "--no-partial-parse" too
+    name: str  # click's parameter name: "target"
+    takes_value: bool  # False for on/off flags and counters
+
+
+@functools.cache
+def dbt_commands() -> dict[tuple[str, ...], tuple[DbtOption, ...]]:
+    """Every dbt command and group by its path (``()`` is ``dbt`` itself, ``("source",
+    "freshness")`` a nested command), with its options, read from dbt's click command tree."""
+    import click
+    from dbt.cli.main import cli
+
+    found: dict[tuple[str, ...], tuple[DbtOption, ...]] = {}
+
+    def walk(node: click.Command, path: tuple[str, ...]) -> None:
+        found[path] = tuple(
+            DbtOption(
+                flags=(*param.opts, *param.secondary_opts),
+                name=param.name or "",
+                takes_value=not param.is_flag and not param.count,
+            )
+            for param in node.params
+            if isinstance(param, click.Option)
+        )
+        if isinstance(node, click.Group):
+            for name, child in node.commands.items():
+                walk(child, (*path, name))
+
+    walk(cli, ())
+    return found
+
+
+@shim("dbt-core", "dbt.cli.main.cli, dbt's click command tree (Group.commands, Option.opts, name, is_flag)")
+def check_dbt_commands() -> str | None:
+    try:
+        commands = dbt_commands()
+    except (ImportError, AttributeError) as error:
+        return f"dbt's click commands cannot be read: {error}"
+    missing = [" ".join(path) for path in [("run",), ("build",), ("source", "freshness")] if path not in commands]
+    if missing:
+        return f"dbt has no command {', '.join(missing)}"
+    options = {flag: option for option in commands[("run",)] for flag in option.flags}
+    expected = {"--profiles-dir": "profiles_dir", "--target": "target", "-t": "target", "--vars": "vars"}
+    wrong = [flag for flag, name in expected.items() if flag not in options or options[flag].name != name]
+    if wrong or not options["--target"].takes_value:
+        return f"dbt run's options are not read as expected: {', '.join(wrong) or '--target takes no value'}"
+    return None
+
+
 # ---------------------------------------------------------------------------------------------
 # dagster-dbt and Dagster: materializing (materialize, selection, failures, relocate)
 # ---------------------------------------------------------------------------------------------
+
+
+def dbt_assets_manifest(assets_def: Any) -> tuple[Mapping[str, Any], Any, Any]:
+    """The manifest (a dict), translator and ``DbtProject`` (or None) of one ``@dbt_assets``."""
+    from dagster_dbt.asset_utils import get_manifest_and_translator_from_dbt_assets
+
+    return get_manifest_and_translator_from_dbt_assets([assets_def])
+
+
+@shim("dagster-dbt", "dagster_dbt.asset_utils.get_manifest_and_translator_from_dbt_assets")
+def check_dbt_assets_manifest() -> str | None:
+    from dagster_dbt import asset_utils
+
+    return missing_attributes(asset_utils, "get_manifest_and_translator_from_dbt_assets")
+
+
+def map_dbt_projects(defs: Any, move: Callable[[Any], Any]) -> Any:
+    """``defs`` with the ``DbtProject`` each asset spec carries (``@dbt_assets(project=...)``)
+    replaced by ``move(project)``; specs without one are left as they are."""
+    from dagster_dbt.asset_utils import DAGSTER_DBT_PROJECT_METADATA_KEY
+
+    def moved_spec(spec: Any) -> Any:
+        dbt_project = spec.metadata.get(DAGSTER_DBT_PROJECT_METADATA_KEY)
+        if dbt_project is None:
+            return spec
+        return spec.replace_attributes(metadata={**spec.metadata, DAGSTER_DBT_PROJECT_METADATA_KEY: move(dbt_project)})
+
+    return defs.permissive_map_resolved_asset_specs(moved_spec, None)
+
+
+@shim(
+    "dagster-dbt",
+    "dagster_dbt.asset_utils.DAGSTER_DBT_PROJECT_METADATA_KEY, Definitions.permissive_map_resolved_asset_specs",
+)
+def check_map_dbt_projects() -> str | None:
+    from dagster import Definitions
+    from dagster_dbt import asset_utils
+
+    return missing_attributes(asset_utils, "DAGSTER_DBT_PROJECT_METADATA_KEY") or missing_attributes(
+        Definitions, "permissive_map_resolved_asset_specs"
+    )
+
+
+# DbtProject's fields that say where dbt runs and what it reads, and their values in the
+# temporary project (relocate.py); every other field is kept.
+_DBT_PROJECT_LOCATION_FIELDS = (
+    "project_dir",
+    "profiles_dir",
+    "profile",
+    "target",
+    "target_path",
+    "manifest_path",
+    "packaged_project_dir",
+    "state_path",
+)
+
+
+def moved_dbt_project(
+    dbt_project: Any, *, project_dir: Path, profiles_dir: Path, profile: str, target: str, manifest_path: Path
+) -> Any:
+    """``dbt_project`` (a ``DbtProject``) pointing at another project folder and profile, with
+    ``target/`` inside it and no packaged copy or state folder of its own."""
+    from dagster_shared.record import replace
+
+    return replace(
+        dbt_project,
+        project_dir=project_dir,
+        profiles_dir=profiles_dir,
+        profile=profile,
+        target=target,
+        target_path=Path("target"),
+        manifest_path=manifest_path,
+        packaged_project_dir=None,
+        state_path=None,
+    )
+
+
+@shim("dagster-dbt", "dagster_shared.record.replace on DbtProject, and its location fields")
+def check_moved_dbt_project() -> str | None:
+    from dagster_dbt import DbtProject
+    from dagster_shared.record import get_record_annotations
+
+    fields = set(get_record_annotations(DbtProject))
+    missing = [name for name in _DBT_PROJECT_LOCATION_FIELDS if name not in fields]
+    if missing:
+        return f"DbtProject has no field {', '.join(missing)}"
+    if any(name not in _DBT_PROJECT_LOCATION_FIELDS for name in fields if "path" in name or "dir" in name):
+        extra = sorted(
+            name for name in fields if ("path" in name or "dir" in name) and name not in _DBT_PROJECT_LOCATION_FIELDS
+        )
+        return f"DbtProject has location fields relocate does not move: {', '.join(extra)}"
+    return None
+
+
+def with_resources(defs: Any, resources: Mapping[str, Any]) -> Any:
+    """``defs`` with its resources replaced (not merged, as ``Definitions.merge`` would)."""
+    from dagster_shared.record import replace
+
+    return replace(defs, resources=dict(resources))
+
+
+@shim("dagster", "dagster_shared.record.replace on Definitions, its resources field")
+def check_with_resources() -> str | None:
+    from dagster import Definitions
+    from dagster_shared.record import get_record_annotations
+
+    return None if "resources" in get_record_annotations(Definitions) else "Definitions has no field resources"
+
+
+def dbt_python_version() -> str | None:
+    """The version of the dbt-core importable in this interpreter, as dagster-dbt reads it."""
+    from dagster_dbt.compat import DBT_PYTHON_VERSION
+
+    return None if DBT_PYTHON_VERSION is None else str(DBT_PYTHON_VERSION)
+
+
+@shim("dagster-dbt", "dagster_dbt.compat.DBT_PYTHON_VERSION")
+def check_dbt_python_version() -> str | None:
+    from dagster_dbt import compat as dagster_dbt_compat
+
+    return missing_attributes(dagster_dbt_compat, "DBT_PYTHON_VERSION")
+
+
+def dbt_cli_resource_base() -> type:
+    """A ``DbtCliResource`` subclass that skips two slow steps dagster-dbt repeats per call.
+
+    ``dbt_assets_version`` (when the dbt that runs is this interpreter's) replaces the
+    ``dbt --version`` subprocess dagster-dbt runs for every resource instance; the dbt-core
+    adapter dagster-dbt builds on each ``cli`` call (parsing every macro) is built once per
+    project, profile and vars, keyed by :meth:`dbt_assets_adapter_key`.
+    """
+    return _dbt_cli_resource_base()
+
+
+@functools.cache
+def _dbt_cli_resource_base() -> type:
+    from dagster_dbt import DbtCliResource
+
+    adapters: dict[Any, Any] = {}
+
+    class CachingDbtCliResource(DbtCliResource):
+        dbt_assets_version: str = ""
+
+        def dbt_assets_adapter_key(self, args: Sequence[str]) -> Any:
+            return (self.project_dir, self.profiles_dir, self.profile, self.target, tuple(args))
+
+        @functools.cached_property
+        def _cli_version(self) -> Any:
+            if self.dbt_assets_version:
+                from packaging import version as packaging_version
+
+                return packaging_version.parse(self.dbt_assets_version)
+            return super()._cli_version
+
+        def _initialize_dbt_core_adapter(self, args: Sequence[str]) -> Any:
+            key = self.dbt_assets_adapter_key(args)
+            if key not in adapters:
+                adapters[key] = super()._initialize_dbt_core_adapter(args)
+            return adapters[key]
+
+    return CachingDbtCliResource
+
+
+@shim("dagster-dbt", "DbtCliResource._cli_version (cached property), DbtCliResource._initialize_dbt_core_adapter(args)")
+def check_dbt_cli_resource_base() -> str | None:
+    import inspect
+
+    from dagster_dbt import DbtCliResource
+
+    missing = missing_attributes(DbtCliResource, "_cli_version", "_initialize_dbt_core_adapter")
+    if missing:
+        return missing
+    if not isinstance(inspect.getattr_static(DbtCliResource, "_cli_version"), functools.cached_property):
+        return "DbtCliResource._cli_version is no longer a cached property"
+    if list(inspect.signature(DbtCliResource._initialize_dbt_core_adapter).parameters) != ["self", "args"]:
+        return "DbtCliResource._initialize_dbt_core_adapter no longer takes (self, args)"
+    return None
+
+
+def invocation_process(invocation: Any) -> subprocess.Popen[bytes]:
+    """The dbt process of a ``DbtCliInvocation``."""
+    return invocation.process  # type: ignore[no-any-return]
+
+
+@shim("dagster-dbt", "DbtCliInvocation.process (the dbt subprocess)")
+def check_invocation_process() -> str | None:
+    import dataclasses
+
+    from dagster_dbt import DbtCliInvocation
+
+    if dataclasses.is_dataclass(DbtCliInvocation) and "process" in {
+        f.name for f in dataclasses.fields(DbtCliInvocation)
+    }:
+        return None
+    return "DbtCliInvocation has no process field"
+
+
+# dagster-dbt's error when a dbt command fails; a step failure carries only its class name.
+DBT_CLI_ERROR_CLASS = "DagsterDbtCliRuntimeError"
+
+
+def is_dbt_cli_error(class_name: str) -> bool:
+    """Whether a failed step's error (Dagster keeps only its class name) is dbt's command failing."""
+    return class_name == DBT_CLI_ERROR_CLASS
+
+
+@shim("dagster-dbt", "dagster_dbt.DagsterDbtCliRuntimeError, matched by class name in step failures")
+def check_is_dbt_cli_error() -> str | None:
+    import dagster_dbt
+
+    error = getattr(dagster_dbt, DBT_CLI_ERROR_CLASS, None)
+    return (
+        None
+        if isinstance(error, type) and error.__name__ == DBT_CLI_ERROR_CLASS
+        else f"dagster_dbt has no {DBT_CLI_ERROR_CLASS}"
+    )
 
 
 # ---------------------------------------------------------------------------------------------

@@ -69,6 +69,24 @@ class PartitionKeyError(SelectionError):
     """A partitioned asset was selected without ``partition_key`` (or with an unknown one)."""
 
 
+class UnknownAssetKeyError(DbtAssetsError, KeyError):
+    """``dbt_asset_graph.upstream()`` / ``.downstream()`` was given a key the graph does not have.
+
+    Also a ``KeyError``: the graph is looked up like a mapping, and code written before this
+    class existed catches ``KeyError``.
+    """
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""  # KeyError would quote the message
+
+
+class SnapshotDataError(DbtAssetsError, TypeError):
+    """``dbt_assets_snapshot`` was compared with an object it cannot turn into plain data.
+
+    Also a ``TypeError`` (what it raised before this class existed): the value is of the wrong type.
+    """
+
+
 class DbtWorkerError(DbtAssetsError):
     """The warm dbt worker did not start, or died a second time in the session."""
 

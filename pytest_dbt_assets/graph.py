@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from pytest_dbt_assets.errors import UnknownAssetKeyError
+
 if TYPE_CHECKING:
     from dagster import Definitions
 
@@ -78,7 +80,11 @@ class AssetGraph:
 
             close = difflib.get_close_matches(key, self.keys, n=3)
             hint = f" Did you mean {', '.join(close)}?" if close else ""
-            raise KeyError(f"{key!r} is not an asset key of the graph.{hint}")
+            raise UnknownAssetKeyError(
+                f"{key!r} is not an asset key of dbt_asset_graph.{hint} Keys are user strings with "
+                "'/' between the parts of the Dagster asset key, as your translator makes them "
+                "(e.g. 'acme/marts/customers'); dbt_asset_graph.keys lists them all."
+            )
         return key
 
 

@@ -15,7 +15,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from pytest_dbt_assets.data import open_database
+from pytest_dbt_assets.argv import dbt_options, short_group
+from pytest_dbt_assets.database import open_database
 from pytest_dbt_assets.errors import DbtIsolationError, ReadOnlyQueryError
 
 # dbt's click parameter names (dbt/cli/params.py) that point dbt somewhere else, and why.
@@ -33,7 +34,7 @@ REDIRECTING_PARAMS: dict[str, str] = {
     "partial_parse_file_path": "it would read another project's saved parse state",
 }
 
-# The same, as flags, for when dbt's click commands cannot be inspected.
+# The same, as flags, in case dbt's click commands stop declaring one of them.
 _KNOWN_FLAGS: dict[str, str] = {
     "--profiles-dir": "profiles_dir",
     "--profile": "profile",
@@ -46,70 +47,30 @@ _KNOWN_FLAGS: dict[str, str] = {
 }
 
 
-def _dbt_options(args: Sequence[str]) -> tuple[dict[str, str], set[str], set[str]]:
-    """From dbt's own click commands: refused flag -> parameter name (any command), and the
-    flags that take a value and the short flags of the command ``args`` names (of all
-    commands when it is unknown)."""
-    import click
-    from dbt.cli.main import cli
-
-    refused: dict[str, str] = dict(_KNOWN_FLAGS)
-    takes_value: set[str] = set()
-    shorts: set[str] = set()
-    command: click.Command | None = cli
-    for token in args:  # `source freshness`, `docs generate`: nested groups
-        if not isinstance(command, click.Group) or token.startswith("-"):
-            break
-        command = command.commands.get(token)
-    commands: list[click.Command] = []
-
-    def walk(node: click.Command) -> None:
-        commands.append(node)
-        if isinstance(node, click.Group):
-            for child in node.commands.values():
-                walk(child)
-
-    walk(cli)
-    named = [cli, command] if command is not None and command is not cli else commands
-    for node in commands:
-        for param in node.params:
-            if not isinstance(param, click.Option):
-                continue
-            flags = [*param.opts, *param.secondary_opts]
-            if param.name in REDIRECTING_PARAMS:
-                refused.update(dict.fromkeys(flags, param.name))
-            if not param.is_flag and not param.count and node in named:
-                takes_value.update(flags)
-    for node in named:
-        for param in node.params:
-            if isinstance(param, click.Option):
-                shorts.update(flag for flag in [*param.opts, *param.secondary_opts] if not flag.startswith("--"))
-    return refused, takes_value, shorts
-
-
 def find_redirecting_flags(args: Sequence[str]) -> list[tuple[str, str]]:
     """``(argument as written, dbt parameter name)`` for each argument that would redirect dbt.
 
     Knows ``--flag value``, ``--flag=value``, ``-t value``, ``-tvalue`` and short flags
-    grouped as ``-xt value``. Every argument that starts with a dash is checked, values
+    grouped as ``-xt value`` (dbt's own click commands say which flags take a value, see
+    :func:`argv.dbt_options`). Every argument that starts with a dash is checked, values
     included: a refused flag is never taken for the value of the option before it.
     """
     args = [str(arg) for arg in args]  # a Path given as a value
-    refused, takes_value, shorts = _dbt_options(args)
+    options = dbt_options(args)
+    refused = dict(_KNOWN_FLAGS)
+    refused.update({flag: name for flag, name in options.params.items() if name in REDIRECTING_PARAMS})
+    short_value_flags = options.takes_value & options.shorts
     found: list[tuple[str, str]] = []
     for token in args:
         if token.startswith("--"):
             name = token.split("=", 1)[0]
             if name in refused:
                 found.append((token, refused[name]))
-        elif token.startswith("-") and len(token) > 1 and not token[1].isdigit():
-            for letter in token[1:]:
-                flag = "-" + letter
-                if flag in refused:
-                    found.append((token, refused[flag]))
-                    break
-                if flag in takes_value and flag in shorts:
-                    break  # the rest is this flag's value: `-sstg_orders`
+            continue
+        for flag in short_group(token, short_value_flags):
+            if flag in refused:
+                found.append((token, refused[flag]))
+                break
     return found
 
 
@@ -152,7 +113,7 @@ def read_only_connection(duckdb_path: Path, attached: Mapping[str, Path]) -> Ite
     """A DuckDB connection to ``duckdb_path`` that cannot write or touch any other file.
 
     The databases in ``attached`` (alias -> file) that exist are attached read-only first
-    (:func:`data.open_database`); then external access is switched off and the configuration
+    (:func:`database.open_database`); then external access is switched off and the configuration
     locked, so neither ``SET`` nor ``ATTACH``, ``COPY``, ``EXPORT``, ``read_csv``,
     ``INSTALL`` or ``LOAD`` gets through.
     """

@@ -17,8 +17,15 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
+from pytest_dbt_assets.argv import merge_vars, vars_text, without_flag
+from pytest_dbt_assets.compat import (
+    dbt_cli_resource_base,
+    dbt_python_version,
+    invocation_process,
+    map_dbt_projects,
+    moved_dbt_project,
+    with_resources,
+)
 from pytest_dbt_assets.dbt.runner import dbt_environment
 from pytest_dbt_assets.definitions import validate_definitions
 from pytest_dbt_assets.project import DbtAssetsProject
@@ -29,30 +36,21 @@ if TYPE_CHECKING:
 
 def relocate_definitions(defs: Definitions, project: DbtAssetsProject) -> Definitions:
     """Point every ``DbtCliResource`` and every ``DbtProject`` in ``defs`` at ``project``."""
-    from dagster_dbt.asset_utils import DAGSTER_DBT_PROJECT_METADATA_KEY
-    from dagster_shared.record import replace
 
-    def relocate_spec(spec: Any) -> Any:
-        dbt_project = spec.metadata.get(DAGSTER_DBT_PROJECT_METADATA_KEY)
-        if dbt_project is None:
-            return spec
-        moved = replace(
+    def move(dbt_project: Any) -> Any:
+        return moved_dbt_project(
             dbt_project,
             project_dir=project.project_dir,
             profiles_dir=project.profiles_dir,
             profile=project.profile_name,
             target=project.target_name,
-            target_path=Path("target"),
             manifest_path=project.target_dir / "manifest.json",
-            packaged_project_dir=None,
-            state_path=None,
         )
-        return spec.replace_attributes(metadata={**spec.metadata, DAGSTER_DBT_PROJECT_METADATA_KEY: moved})
 
-    relocated = defs.permissive_map_resolved_asset_specs(relocate_spec, None)
-    relocated = replace(relocated, resources=relocate_resources(defs.resources or {}, project))
+    relocated = map_dbt_projects(defs, move)
+    relocated = with_resources(relocated, relocate_resources(defs.resources or {}, project))
     validate_definitions(relocated)
-    return relocated
+    return relocated  # type: ignore[no-any-return]
 
 
 def relocate_resources(
@@ -98,8 +96,6 @@ def relocated_cli_resource(
     indirect_selection: str | None = None,
 ) -> Any:
     """A copy of ``resource`` that can only reach the temporary project and DuckDB profile."""
-    from dagster_dbt.compat import DBT_PYTHON_VERSION
-
     executable = dbt_executable or resource.dbt_executable
     if dbt_executable is None and (shutil.which(executable) is None or Path(executable).name == executable):
         sibling = Path(sys.executable).with_name("dbt")
@@ -116,7 +112,7 @@ def relocated_cli_resource(
         dbt_executable=executable,
         dbt_assets_vars=json.dumps(dict(vars), sort_keys=True, default=str) if vars else "",
         dbt_assets_runs_dir=str(runs_dir) if runs_dir else "",
-        dbt_assets_version=str(DBT_PYTHON_VERSION) if local and DBT_PYTHON_VERSION is not None else "",
+        dbt_assets_version=(dbt_python_version() or "") if local else "",
         dbt_assets_indirect_selection=indirect_selection or "",
     )
 
@@ -124,35 +120,18 @@ def relocated_cli_resource(
 @functools.cache
 def isolated_cli_resource_class() -> type:
     """The ``DbtCliResource`` subclass the plugin binds (built lazily: dagster-dbt is slow to import)."""
-    from dagster_dbt import DbtCliResource
 
-    class IsolatedDbtCliResource(DbtCliResource):
+    class IsolatedDbtCliResource(dbt_cli_resource_base()):  # type: ignore[misc]
         """A ``DbtCliResource`` for tests: adds the test's ``vars`` and writes each invocation
         under a known folder, so the plugin can read its ``run_results.json``."""
 
         dbt_assets_vars: str = ""
         dbt_assets_runs_dir: str = ""
-        dbt_assets_version: str = ""
         dbt_assets_indirect_selection: str = ""
 
-        @functools.cached_property
-        def _cli_version(self) -> Any:
-            # dagster-dbt runs `dbt --version` in a subprocess (seconds) for every resource
-            # instance; when the dbt that runs is this interpreter's, its version is known.
-            if self.dbt_assets_version:
-                from packaging import version
-
-                return version.parse(self.dbt_assets_version)
-            return super()._cli_version
-
-        def _initialize_dbt_core_adapter(self, args: Sequence[str]) -> Any:
-            # dagster-dbt builds an adapter (parsing every macro, most of a second) on each
-            # `cli` call, for `fetch_row_counts()` and friends. Its inputs are the same for
-            # every call with the same project, profile and vars: build it once per process.
-            key = (self.project_dir, self.profiles_dir, self.profile, self.target, _vars_of(args))
-            if key not in _ADAPTERS:
-                _ADAPTERS[key] = super()._initialize_dbt_core_adapter(args)
-            return _ADAPTERS[key]
+        def dbt_assets_adapter_key(self, args: Sequence[str]) -> Any:
+            # The adapter's inputs: the same for every call with the same project, profile and vars.
+            return (self.project_dir, self.profiles_dir, self.profile, self.target, vars_text(args))
 
         def cli(self, args: Sequence[str], *, target_path: Path | None = None, **kwargs: Any) -> Any:
             args = merge_vars(list(args), json.loads(self.dbt_assets_vars) if self.dbt_assets_vars else {})
@@ -162,7 +141,7 @@ def isolated_cli_resource_class() -> type:
             # and friends would beat the DBT_PROFILES_DIR it sets.
             with dbt_environment(), _indirect_selection(self.dbt_assets_indirect_selection):
                 if self.dbt_assets_indirect_selection:
-                    args = _without_flag(args, "--indirect-selection")
+                    args = without_flag(args, "--indirect-selection")
                 invocation = super().cli(args, target_path=target_path, **kwargs)
             if self.dbt_assets_runs_dir:
                 _INVOCATIONS.setdefault(self.dbt_assets_runs_dir, []).append(invocation)
@@ -171,7 +150,6 @@ def isolated_cli_resource_class() -> type:
     return IsolatedDbtCliResource
 
 
-_ADAPTERS: dict[tuple[Any, ...], Any] = {}
 # runs folder -> the dbt invocations started for that materialization (see stop_invocations).
 _INVOCATIONS: dict[str, list[Any]] = {}
 DBT_INDIRECT_SELECTION_ENV = "DBT_INDIRECT_SELECTION"
@@ -197,20 +175,6 @@ def _indirect_selection(value: str) -> Iterator[None]:
             os.environ[DBT_INDIRECT_SELECTION_ENV] = saved
 
 
-def _without_flag(args: Sequence[str], flag: str) -> list[str]:
-    """``args`` without ``flag value`` / ``flag=value`` (a flag would beat the environment)."""
-    kept: list[str] = []
-    skip = False
-    for arg in args:
-        if skip:
-            skip = False
-        elif arg == flag:
-            skip = True
-        elif not arg.startswith(flag + "="):
-            kept.append(arg)
-    return kept
-
-
 def stop_invocations(runs_dir: Path, timeout: float = 300.0) -> list[str]:
     """Make sure no dbt command of the materialization under ``runs_dir`` still runs.
 
@@ -221,7 +185,7 @@ def stop_invocations(runs_dir: Path, timeout: float = 300.0) -> list[str]:
     """
     stopped: list[str] = []
     for invocation in _INVOCATIONS.pop(str(runs_dir), []):
-        process: subprocess.Popen[bytes] = invocation.process
+        process = invocation_process(invocation)
         if process.poll() is not None:
             continue
         stopped.append(" ".join(str(arg) for arg in process.args))  # type: ignore[union-attr]
@@ -240,38 +204,3 @@ def stop_invocations(runs_dir: Path, timeout: float = 300.0) -> list[str]:
                 process.wait(timeout=timeout / 3)
                 break
     return stopped
-
-
-def _split_vars(args: Sequence[str]) -> tuple[list[str], list[str]]:
-    """``args`` without their ``--vars`` flags, and the values of those flags in order."""
-    rest: list[str] = []
-    values: list[str] = []
-    index = 0
-    while index < len(args):
-        arg = args[index]
-        if arg == "--vars" and index + 1 < len(args):
-            values.append(args[index + 1])
-            index += 2
-            continue
-        if arg.startswith("--vars="):
-            values.append(arg.split("=", 1)[1])
-        else:
-            rest.append(arg)
-        index += 1
-    return rest, values
-
-
-def _vars_of(args: Sequence[str]) -> str:
-    return " ".join(_split_vars(args)[1])
-
-
-def merge_vars(args: list[str], extra: Mapping[str, Any]) -> list[str]:
-    """Merge ``extra`` into the ``--vars`` of ``args`` (the test's values win)."""
-    if not extra:
-        return args
-    rest, values = _split_vars(args)
-    merged: dict[str, Any] = {}
-    for value in values:
-        merged.update(yaml.safe_load(value) or {})
-    merged.update(extra)
-    return [*rest, "--vars", json.dumps(merged, sort_keys=True, default=str)]

@@ -12,6 +12,8 @@ from typing import Any
 import yaml
 from syrupy.extensions.single_file import SingleFileSnapshotExtension, WriteMode
 
+from pytest_dbt_assets.errors import SnapshotDataError
+
 FORMAT_VERSION = 1
 HEADER = f"# pytest-dbt-assets snapshot, format {FORMAT_VERSION}\n"
 
@@ -104,7 +106,7 @@ def to_plain(data: Any) -> Any:
         return [to_plain(item) for item in data]
     if data is None or isinstance(data, (str, int, float, bool)):
         return data
-    raise TypeError(
+    raise SnapshotDataError(
         f"dbt_assets_snapshot cannot serialize a {type(data).__name__}: give it the asset graph, "
         "a Materialization (or its summary()), or plain dicts, lists, strings and numbers."
     )

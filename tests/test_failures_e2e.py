@@ -456,3 +456,107 @@ def test_no_colour_codes_in_messages(shop_repo: pytest.Pytester) -> None:
         },
     )
     run_inner(shop_repo).assert_outcomes(passed=1)
+
+
+# A second dbt project in the same code location, with its own manifest: its @dbt_assets come
+# after the shop's, so a failure in the shop's nodes must still find them by name.
+FINANCE_FILES: dict[str, str] = {
+    "finance/dbt_project.yml": """
+        name: finance
+        profile: finance_prod
+    """,
+    "finance/profiles.yml": """
+        finance_prod:
+          target: prod
+          outputs:
+            prod:
+              type: duckdb
+              path: finance_prod.duckdb
+    """,
+    "finance/models/ledger.sql": "select 1 as entry_id, 100 as amount",
+    "finance/models/schema.yml": """
+        version: 2
+        models:
+          - name: ledger
+            columns:
+              - name: entry_id
+                data_tests: [not_null]
+    """,
+    "shop/models/marts/schema.yml": """
+        version: 2
+        models:
+          - name: orders
+            columns:
+              - name: customer_id
+                data_tests:
+                  - accepted_values:
+                      arguments:
+                        values: [1]
+    """,
+    "shop_dagster/definitions.py": """
+        from pathlib import Path
+
+        import dagster as dg
+        from dagster_dbt import DbtCliResource, DbtProject, dbt_assets
+
+        root = Path(__file__).parent.parent
+        shop = DbtProject(project_dir=root / "shop")
+        finance = DbtProject(project_dir=root / "finance")
+
+
+        @dbt_assets(manifest=shop.manifest_path, project=shop)
+        def shop_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource):
+            yield from dbt.cli(["build"], context=context).stream()
+
+
+        @dbt_assets(manifest=finance.manifest_path, project=finance)
+        def finance_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource):
+            yield from dbt.cli(["build"], context=context).stream()
+
+
+        defs = dg.Definitions(
+            assets=[shop_dbt_assets, finance_dbt_assets],
+            resources={"dbt": DbtCliResource(project_dir=shop)},
+        )
+    """,
+}
+
+
+def test_failures_name_nodes_of_every_dbt_assets_manifest(shop_repo: pytest.Pytester) -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    write_files(
+        shop_repo.path,
+        {
+            **FINANCE_FILES,
+            "tests/test_two_projects.py": """
+                def test_shop_failure_is_named(dbt_assets_materialize):
+                    result = dbt_assets_materialize(dbt_select="+orders", raise_on_error=False)
+                    assert not result.success
+                    [failure] = [line for line in result.failures if line.startswith("dbt test ")]
+                    assert failure.startswith(
+                        "dbt test accepted_values_orders_customer_id__1 on model orders failed: Got 2 results"
+                    ), failure
+            """,
+        },
+    )
+    finance = shop_repo.path / "finance"
+    parsed = subprocess.run(
+        [
+            str(Path(sys.executable).with_name("dbt")),
+            "parse",
+            "--project-dir",
+            str(finance),
+            "--profiles-dir",
+            str(finance),
+        ],
+        cwd=finance,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert parsed.returncode == 0, parsed.stdout + parsed.stderr
+    run_inner(shop_repo).assert_outcomes(passed=1)

@@ -1,4 +1,6 @@
-"""DuckDB work: source data for dbt sources, row counts and column types of built relations."""
+"""The test's DuckDB database: opening it (with the databases sources pin), loading the data
+of dbt sources, waiting until dbt lets go of it, and reading what a run built (row counts,
+column types, a failing test's rows). Every DuckDB connection of the plugin opens here."""
 
 from __future__ import annotations
 
