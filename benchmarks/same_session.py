@@ -10,10 +10,8 @@ and the medians. Measurement only.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -25,51 +23,48 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
-    os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
 
     from dagster import materialize
     from dagster_dbt import DbtCliResource
 
-    from pytest_dbt_assets.dbt.worker import DbtWorker
-    from pytest_dbt_assets.definitions import import_definitions
-    from pytest_dbt_assets.manifest import load_manifest, write_user_manifest
-    from pytest_dbt_assets.materialize import materialize_assets
-    from pytest_dbt_assets.project import build_project
-    from pytest_dbt_assets.relocate import relocate_definitions
+    from pytest_dbt_assets.database import load_sources
+    from pytest_dbt_assets.session import DbtAssetsSession
+    from pytest_dbt_assets.settings import Settings
 
     work = Path(tempfile.mkdtemp(prefix="same-session-"))
     repo = work / "repo"
     shutil.copytree(ROOT / "example_project", repo, ignore=shutil.ignore_patterns("target", "__pycache__"))
-    project = build_project(repo / "jaffle_dbt", work)
-    load_manifest(project, None)
-    write_user_manifest(project)
-    defs = relocate_definitions(import_definitions("jaffle_dagster.definitions:defs", repo), project)
-    from jaffle_dagster.resources import DuckDBWarehouse  # the example's own resource
-
-    warehouse = {"warehouse": DuckDBWarehouse(path=str(project.duckdb_path))}
-    worker = DbtWorker(work / "worker")
-    worker.start()
-    worker.prepare_build(project)
-    plain_dbt = DbtCliResource(project_dir=str(project.project_dir), profiles_dir=str(project.profiles_dir))
-    assets = list(defs.assets or [])
-    timings: dict[str, list[float]] = {"plugin fixture (worker)": [], "dagster.materialize + DbtCliResource": []}
+    # The plugin's own sequence, as its fixtures run it: the same session object.
+    session = DbtAssetsSession(
+        Settings(
+            rootdir=repo,
+            project_dir=repo / "jaffle_dbt",
+            definitions="jaffle_dagster.definitions:defs",
+            data_dir=repo / "data",
+        )
+    )
     try:
+        session.start()  # the manifest, made before the definitions are imported; dbt on PATH
+        (work / "project").mkdir()
+        project = session.build_project(work / "project")
+        defs = session.load_definitions(project)
+        from jaffle_dagster.resources import DuckDBWarehouse  # the example's own resource
+
+        warehouse = {"warehouse": DuckDBWarehouse(path=str(project.duckdb_path))}
+        (work / "basetemp").mkdir()
+        session.launch_worker(work / "basetemp", lambda prefix: work / "basetemp" / f"{prefix}0")
+        executable = session.dbt_executable(project)
+        plain_dbt = DbtCliResource(project_dir=str(project.project_dir), profiles_dir=str(project.profiles_dir))
+        assets = list(defs.assets or [])
+        timings: dict[str, list[float]] = {"plugin fixture (worker)": [], "dagster.materialize + DbtCliResource": []}
         for index in range(args.repeat):
             for name, values in timings.items():
                 project.reset_database()
                 started = time.perf_counter()
                 if name.startswith("plugin"):
-                    ok = materialize_assets(
-                        defs,
-                        project,
-                        resources=warehouse,
-                        data_dir=repo / "data",
-                        dbt_executable=str(worker.executable),
-                    ).success
+                    ok = session.materialize(defs, project, resources=warehouse, dbt_executable=executable).success
                 else:
                     # The same source data the plugin loads from data/, then dagster-dbt by hand.
-                    from pytest_dbt_assets.database import load_sources
-
                     load_sources(
                         project.duckdb_path, project.manifest["sources"].values(), provided={}, data_dir=repo / "data"
                     )
@@ -78,7 +73,7 @@ def main() -> int:
                 values.append(elapsed)
                 print(f"run {index + 1} {name}: {elapsed:.2f} s ({'ok' if ok else 'FAILED'})", flush=True)
     finally:
-        worker.stop()
+        session.close()
         shutil.rmtree(work, ignore_errors=True)
     print("\n| path | median wall time |\n|---|---|")
     for name, values in timings.items():

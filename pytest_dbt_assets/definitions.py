@@ -9,6 +9,7 @@ import traceback
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pytest_dbt_assets import compat
 from pytest_dbt_assets.errors import DefinitionsError
 from pytest_dbt_assets.project import DbtAssetsProject
 
@@ -39,11 +40,9 @@ def import_definitions(spec: str, search_path: Path) -> Definitions:
             f"dbt_assets_definitions = {spec!r} is not of the form 'package.module:attribute', "
             f"e.g. 'my_project.definitions:defs'.{suggestion}"
         )
-    from dagster_dbt.dbt_manifest import read_manifest_path
-
     # dagster-dbt caches manifests by path: a re-import in this process (pytester, IDE
     # re-runs) must read the manifest the plugin just wrote, not a stale one.
-    read_manifest_path.cache_clear()
+    compat.forget_dagster_dbt_manifests()
     added = str(search_path) not in sys.path
     if added:
         sys.path.insert(0, str(search_path))
@@ -123,12 +122,12 @@ def build_default_definitions(project: DbtAssetsProject) -> Definitions:
 def dbt_assets_definitions_of(defs: Definitions) -> list[AssetsDefinition]:
     """The ``@dbt_assets`` definitions (those carrying a dbt manifest) in ``defs``."""
     from dagster import AssetsDefinition
-    from dagster_dbt.asset_utils import DAGSTER_DBT_MANIFEST_METADATA_KEY
 
+    manifest_key = compat.dbt_manifest_metadata_key()
     found = []
     for item in defs.assets or []:
         if isinstance(item, AssetsDefinition) and any(
-            DAGSTER_DBT_MANIFEST_METADATA_KEY in (metadata or {}) for metadata in item.metadata_by_key.values()
+            manifest_key in (metadata or {}) for metadata in item.metadata_by_key.values()
         ):
             found.append(item)
     return found
@@ -171,14 +170,14 @@ def duplicate_asset_keys(defs: Definitions) -> dict[str, list[str]]:
     """Asset key (user string) -> descriptions of the assets definitions that produce it,
     for every key produced more than once."""
     from dagster import AssetsDefinition
-    from dagster_dbt.asset_utils import DAGSTER_DBT_UNIQUE_ID_METADATA_KEY
 
+    unique_id_key = compat.dbt_unique_id_metadata_key()
     producers: dict[str, list[str]] = {}
     for item in defs.assets or []:
         if not isinstance(item, AssetsDefinition) or not item.has_keys:
             continue
         for spec in item.specs:
-            unique_id = spec.metadata.get(DAGSTER_DBT_UNIQUE_ID_METADATA_KEY)
+            unique_id = spec.metadata.get(unique_id_key)
             if unique_id is not None:
                 what = f"dbt {unique_id.split('.')[0]} {unique_id.split('.')[-1]} in @dbt_assets {item.node_def.name!r}"
             else:
@@ -287,10 +286,7 @@ def _exception_summary(exc: BaseException, search_path: Path | None = None) -> s
 def forget_cached_manifests() -> None:
     """Empty dagster-dbt's by-path manifest cache, so a module imported (again) in this
     process reads the manifest now on disk. Free when dagster-dbt is not imported yet."""
-    module = sys.modules.get("dagster_dbt.dbt_manifest")
-    reader = getattr(module, "read_manifest_path", None)
-    if reader is not None and hasattr(reader, "cache_clear"):
-        reader.cache_clear()
+    compat.forget_dagster_dbt_manifests()
 
 
 def validate_same_manifest(
@@ -304,16 +300,16 @@ def validate_same_manifest(
         DefinitionsError: naming the assets definition, how the manifests differ, and the fix.
     """
     __tracebackhide__ = True
-    from dagster_dbt.asset_utils import DAGSTER_DBT_MANIFEST_METADATA_KEY
-
     from pytest_dbt_assets.manifest import describe_manifest_difference, manifest_signature
+
+    manifest_key = compat.dbt_manifest_metadata_key()
 
     ours = manifest_signature(project.manifest)
     for assets_def in dbt_assets_definitions_of(defs):
         wrapper = next(
-            metadata[DAGSTER_DBT_MANIFEST_METADATA_KEY]
+            metadata[manifest_key]
             for metadata in assets_def.metadata_by_key.values()
-            if DAGSTER_DBT_MANIFEST_METADATA_KEY in (metadata or {})
+            if manifest_key in (metadata or {})
         )
         theirs = getattr(wrapper, "manifest", wrapper)
         if (theirs.get("metadata") or {}).get("project_name") != project.project_name:

@@ -6,7 +6,7 @@ import hashlib
 import json
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +42,7 @@ class PreparedManifest:
         cache_problem: why the manifest cache could not be used (a read-only tree), or None.
         user_manifest_problem: why ``<dbt project>/target/manifest.json`` is not the plugin's
             (missing or out of date, and it cannot be written), or None.
+        copy: the temporary copy the manifest was made in, when the caller asked to keep it.
     """
 
     source_dir: Path
@@ -49,6 +50,7 @@ class PreparedManifest:
     signature: str
     cache_problem: str | None = None
     user_manifest_problem: str | None = None
+    copy: DbtAssetsProject | None = field(default=None, compare=False, repr=False)
 
     @property
     def user_manifest(self) -> Path:
@@ -63,23 +65,32 @@ class PreparedManifest:
         return project.manifest
 
 
-def prepare_manifest(source_dir: Path) -> PreparedManifest:
+def prepare_manifest(source_dir: Path, workdir: Path | None = None) -> PreparedManifest:
     """Parse ``source_dir`` with the plugin's DuckDB profile (or take the cached manifest) and
     make ``<source_dir>/target/manifest.json`` that manifest, replacing a missing or stale one
     atomically, so the user's Dagster modules read it when conftest.py imports them.
 
-    The parse runs in a temporary copy that is removed afterwards. A tree that cannot be
-    written does not stop it: the cache is skipped and the reason kept in ``cache_problem``;
-    a user manifest that cannot be replaced is described in ``user_manifest_problem``.
+    The parse runs in a temporary copy that is removed afterwards; given a ``workdir`` (an
+    empty folder the caller owns), the copy is made there and kept as ``copy``, exactly as
+    :func:`project.build_project` makes it (what the parse wrote is removed), so that the
+    session's project need not be copied again. A tree that cannot be written does not stop
+    it: the cache is skipped and the reason kept in ``cache_problem``; a user manifest that
+    cannot be replaced is described in ``user_manifest_problem``.
 
     Raises:
         ProjectNotFoundError: ``source_dir`` holds no dbt project.
         DbtParseError: dbt could not parse the project (its own message).
     """
     source_dir = source_dir.resolve()
-    workdir = Path(tempfile.mkdtemp(prefix="pytest-dbt-assets-"))
+    kept: DbtAssetsProject | None = None
+    if workdir is None:
+        workdir = Path(tempfile.mkdtemp(prefix="pytest-dbt-assets-"))
+        keep = False
+    else:
+        keep = True
     try:
         project = build_project(source_dir, workdir)
+        copied = {child.name for child in project.project_dir.iterdir()}
         key = fingerprint(
             project.project_dir,
             profile=project.profile_name,
@@ -93,8 +104,17 @@ def prepare_manifest(source_dir: Path) -> PreparedManifest:
 
         cache_dir = source_dir / "target" / "dbt_assets_cache"
         text, _, cache_problem = manifest_entry(cache_dir, key, project.project_dir, parse)
+        # Kept only when the parse wrote nothing but folders of its own (target/, logs/): a
+        # project whose copy holds one of them already (a folder named `target` that is not
+        # its target-path) keeps dbt's partial-parse files there, so it is copied afresh.
+        if keep and not copied & {project.target_dir.name, "logs"}:
+            for child in project.project_dir.iterdir():
+                if child.name not in copied:
+                    shutil.rmtree(child)
+            kept = project
     finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+        if kept is None:
+            shutil.rmtree(workdir, ignore_errors=True)
     user_text = text.replace(PLACEHOLDER, str(source_dir))
     signature = manifest_signature(json.loads(user_text))
     return PreparedManifest(
@@ -103,6 +123,7 @@ def prepare_manifest(source_dir: Path) -> PreparedManifest:
         signature=signature,
         cache_problem=cache_problem,
         user_manifest_problem=_replace_user_manifest(source_dir / USER_MANIFEST, user_text, signature),
+        copy=kept,
     )
 
 

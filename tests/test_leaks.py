@@ -324,16 +324,17 @@ def test_snapshots_survive_a_test_that_fails_before_its_assertion(shop_repo: pyt
 
 
 def test_syrupy_shim_matches_the_installed_syrupy() -> None:
-    """Fails, naming the shim, when syrupy changes what syrupy_compat relies on."""
-    from pytest_dbt_assets.syrupy_compat import SHIM, check_syrupy
+    """Fails, naming the shim, when syrupy changes what compat.record_as_skipped relies on."""
+    from pytest_dbt_assets.compat import record_as_skipped_problem
 
-    problem = check_syrupy()
-    assert problem is None, f"{SHIM} must be re-read against the installed syrupy: {problem}"
+    problem = record_as_skipped_problem()
+    assert problem is None, f"pytest_dbt_assets.compat.record_as_skipped must be re-read: {problem}"
 
 
 def test_syrupy_shim_names_itself_when_syrupy_is_not_the_one_it_knows(monkeypatch: pytest.MonkeyPatch) -> None:
-    from pytest_dbt_assets import syrupy_compat
+    from pytest_dbt_assets import compat
 
-    monkeypatch.setattr(syrupy_compat, "SYRUPY_VERSIONS", ((6, 0), (7, 0)))
-    problem = syrupy_compat.check_syrupy()
-    assert problem is not None and "pytest_dbt_assets.syrupy_compat supports" in problem, problem
+    monkeypatch.setitem(compat.TESTED, "syrupy", ((6, 0), (7, 0)))
+    problem = compat.record_as_skipped_problem()
+    assert problem is not None and "pytest_dbt_assets.compat.record_as_skipped: syrupy" in problem, problem
+    assert "outside the versions it was read against (>=6.0,<7.0)" in problem, problem

@@ -1,0 +1,393 @@
+"""The session's sequence, without pytest: prepare the manifest, build the temporary project,
+load and relocate the definitions, build the graph, materialize.
+
+Like syrupy's ``SnapshotSession``, one :class:`DbtAssetsSession` per pytest session owns the
+sequence and its state; ``plugin.py``'s hooks and fixtures hand straight to it, and
+``benchmarks/same_session.py`` drives the same object. Everything it takes is plain: resolved
+:class:`~pytest_dbt_assets.settings.Settings`, paths, mappings.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import sys
+import tempfile
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from pytest_dbt_assets import compat
+from pytest_dbt_assets.errors import DbtAssetsError, DbtWorkerRestartedWarning, ProjectNotFoundError
+from pytest_dbt_assets.settings import Settings, folder_to_find_dbt
+
+if TYPE_CHECKING:
+    from dagster import Definitions
+
+    from pytest_dbt_assets.dbt.worker import DbtWorker
+    from pytest_dbt_assets.graph import AssetGraph
+    from pytest_dbt_assets.manifest import PreparedManifest
+    from pytest_dbt_assets.materialize import Materialization
+    from pytest_dbt_assets.project import DbtAssetsProject
+
+
+class MaterializeAssets(Protocol):
+    """The type of the ``dbt_assets_materialize`` fixture: annotate a test's argument with it."""
+
+    def __call__(
+        self,
+        select: Any = None,
+        *,
+        dbt_select: str | Sequence[str] | None = None,
+        vars: Mapping[str, Any] | None = None,
+        resources: Mapping[str, Any] | None = None,
+        partition_key: str | None = None,
+        indirect_selection: str | None = None,
+        raise_on_error: bool = True,
+    ) -> Materialization: ...
+
+
+class DbtAssetsSession:
+    """One test session's dbt project, manifest, definitions and dbt worker.
+
+    Call :meth:`start` as early as possible (before any user module is imported), then
+    :meth:`build_project`, :meth:`load_definitions`, :meth:`build_graph` and
+    :meth:`materialize` as the tests need them; :meth:`close` at the end restores what
+    :meth:`start` changed and stops the worker.
+
+    Example:
+        >>> session = DbtAssetsSession(settings)
+        >>> session.start()
+        >>> project = session.build_project(Path("/tmp/work"))
+        >>> defs = session.load_definitions(project)
+        >>> session.materialize(defs, project, dbt_select="+customers").row_counts
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        # The manifest made by start(), or why it could not be made; None before start().
+        self.prepared: PreparedManifest | DbtAssetsError | None = None
+        self.worker: DbtWorker | None = None
+        self._early_workdir: Path | None = None
+        self._cleanups: list[Callable[[], None]] = []
+
+    # -- start-up --------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Make the dbt project's ``target/manifest.json`` the plugin's and find a ``dbt``
+        installed beside Python. A parse error is kept (:attr:`prepared`) for the fixtures to
+        report, where tests can show it; nothing is raised. No dbt project: nothing to do."""
+        if self.settings.project_dir is None:
+            return
+        self._find_dbt_beside_python()
+        from pytest_dbt_assets.manifest import prepare_manifest
+
+        # The temporary copy made for the parse is kept for build_project (see there).
+        self._early_workdir = Path(tempfile.mkdtemp(prefix="pytest-dbt-assets-"))
+        try:
+            self.prepared = prepare_manifest(self.settings.project_dir, self._early_workdir)
+        except DbtAssetsError as error:
+            self.prepared = error
+        finally:
+            compat.forget_dagster_dbt_manifests()
+
+    def _find_dbt_beside_python(self) -> None:
+        """Put ``sys.executable``'s folder on PATH until :meth:`close` when it holds the only dbt."""
+        saved = os.environ.get("PATH")
+        folder = folder_to_find_dbt(saved, sys.executable)
+        if folder is None:
+            return
+        os.environ["PATH"] = folder + (os.pathsep + saved if saved else "")
+
+        def restore() -> None:
+            if saved is None:
+                os.environ.pop("PATH", None)
+            else:
+                os.environ["PATH"] = saved
+
+        self._cleanups.append(restore)
+
+    def close(self) -> None:
+        """Stop the worker, remove an unused early copy, restore PATH. Safe to call twice."""
+        if self.worker is not None:
+            self.worker.stop()
+        if self._early_workdir is not None:
+            shutil.rmtree(self._early_workdir, ignore_errors=True)
+            self._early_workdir = None
+        while self._cleanups:
+            self._cleanups.pop()()
+
+    @property
+    def cache_problem(self) -> str | None:
+        """Why the manifest cache could not be used (each session then parses), or None."""
+        prepared = self.prepared
+        return None if prepared is None or isinstance(prepared, DbtAssetsError) else prepared.cache_problem
+
+    def manifest_problem(self) -> str | None:
+        """Why the user's ``target/manifest.json`` is not the plugin's, or None."""
+        prepared = self.prepared
+        if isinstance(prepared, DbtAssetsError):
+            return (
+                f"The plugin could not make {self.settings.project_dir}/target/manifest.json, which your "
+                f"Dagster modules read at import:\n{type(prepared).__name__}: {prepared}"
+            )
+        return prepared.user_manifest_problem if prepared is not None else None
+
+    def explain_import_failure(self, error_text: str) -> str | None:
+        """The plugin's words for a user module that failed to import because of the manifest
+        the plugin could not write, or of the environment (no dbt); None for any other error."""
+        from pytest_dbt_assets.definitions import environment_problem
+
+        def lines_with(needle: str) -> list[str]:
+            # pytest's "E   " prefix and pydantic's "Value error, " ... " [type=...]" wrapping removed
+            found = [re.sub(r"^E\s+", "", line.strip()) for line in error_text.splitlines() if needle in line]
+            return [re.sub(r"\s*\[type=[^\]]*\]$", "", line).removeprefix("Value error, ") for line in found]
+
+        problem = self.manifest_problem()
+        if problem is not None and lines_with("manifest.json"):
+            return f"{lines_with('manifest.json')[-1]}\n{problem}"
+        if lines_with("not found on PATH"):
+            fix = environment_problem(RuntimeError(lines_with("not found on PATH")[-1]))
+            if fix is not None:
+                return f"{lines_with('not found on PATH')[-1]}\n{fix}"
+        return None
+
+    # -- the sequence ----------------------------------------------------------------------
+
+    def build_project(self, workdir: Path) -> DbtAssetsProject:
+        """The user's dbt project copied into ``workdir`` (an empty folder), with the plugin's
+        manifest and a DuckDB-only profile; the worker, if launched, starts parsing it.
+
+        Raises:
+            ProjectNotFoundError: no dbt project was found or configured.
+            DbtParseError: dbt could not parse it (kept from :meth:`start`).
+        """
+        __tracebackhide__ = True
+        from pytest_dbt_assets.manifest import load_manifest, write_user_manifest
+        from pytest_dbt_assets.project import attach_pinned_databases, build_project
+
+        settings, prepared = self.settings, self.prepared
+        if settings.project_dir is None:
+            raise ProjectNotFoundError(
+                f"No dbt project to test: the rootdir {settings.rootdir} holds no dbt_project.yml. "
+                "Set `dbt_assets_project_dir` in [tool.pytest.ini_options] (or pass "
+                "--dbt-assets-project-dir) to the folder that holds it."
+            )
+        if isinstance(prepared, DbtAssetsError):
+            raise prepared.with_traceback(None)
+        project = self._take_early_copy(workdir) or build_project(settings.project_dir, workdir)
+        if prepared is not None:
+            prepared.install(project)
+        else:  # start() was not called (the plugin was registered too late): parse here
+            load_manifest(project, settings.project_dir / "target" / "dbt_assets_cache")
+            write_user_manifest(project)
+        attach_pinned_databases(project)
+        if self.worker is not None:  # launched at collection: let it parse while Dagster loads
+            self.worker.prepare_build(project)
+        return project
+
+    def _take_early_copy(self, workdir: Path) -> DbtAssetsProject | None:
+        """The copy :meth:`start` parsed in, moved into ``workdir``, instead of a second copy.
+
+        Safe because it is the copy ``build_project`` would make of the same source with the
+        same settings (settings resolve once per session; the parse's own folders are removed
+        in ``prepare_manifest``), and the manifest installed next was made from exactly these
+        files, where a later copy would hold whatever changed in the tree since. Only the
+        profile holds a path of the old folder, so it is written again. Taken once; when the
+        folders are on two file systems (``--basetemp`` elsewhere) it is copied afresh.
+        """
+        from pytest_dbt_assets.project import DbtAssetsProject, write_profiles_yml
+
+        prepared, early_workdir, source_dir = self.prepared, self._early_workdir, self.settings.project_dir
+        early = getattr(prepared, "copy", None)
+        if early is None or early_workdir is None or source_dir is None or early.source_dir != source_dir.resolve():
+            return None
+        self._early_workdir = None
+        try:
+            os.rename(early.project_dir, workdir / early.project_dir.name)
+        except OSError:
+            return None
+        finally:
+            shutil.rmtree(early_workdir, ignore_errors=True)
+        profiles_dir = workdir / early.profiles_dir.name
+        profiles_dir.mkdir()
+        duckdb_path = workdir / early.duckdb_path.name
+        write_profiles_yml(profiles_dir, early.profile_name, duckdb_path)
+        return DbtAssetsProject(
+            source_dir=early.source_dir,
+            project_dir=workdir / early.project_dir.name,
+            profiles_dir=profiles_dir,
+            duckdb_path=duckdb_path,
+            profile_name=early.profile_name,
+            project_name=early.project_name,
+        )
+
+    def load_definitions(self, project: DbtAssetsProject) -> Definitions:
+        """The ``Definitions`` under test (``dbt_assets_definitions``, or ``@dbt_assets`` built
+        from the manifest), with every ``DbtCliResource`` and ``DbtProject`` pointed at
+        ``project``.
+
+        Raises:
+            DefinitionsError: they cannot be imported, or an ``@dbt_assets`` was built from
+                another manifest than the plugin's.
+        """
+        __tracebackhide__ = True
+        from pytest_dbt_assets.definitions import build_default_definitions, import_definitions, validate_same_manifest
+        from pytest_dbt_assets.relocate import relocate_definitions
+
+        spec = self.settings.definitions
+        if spec is None:
+            defs = build_default_definitions(project)
+        else:
+            defs = import_definitions(spec, self.settings.rootdir)
+            validate_same_manifest(defs, project, spec, self.manifest_problem())
+        return relocate_definitions(defs, project)
+
+    @staticmethod
+    def build_graph(defs: Definitions) -> AssetGraph:
+        """The resolved asset graph of ``defs`` as plain sorted data."""
+        from pytest_dbt_assets.graph import build_asset_graph
+
+        return build_asset_graph(defs)
+
+    # -- the dbt worker --------------------------------------------------------------------
+
+    def launch_worker(self, basetemp: Path, make_folder: Callable[[str], Path]) -> DbtWorker | None:
+        """The session's dbt worker, launched on first call; None with the subprocess runner.
+
+        ``make_folder(prefix)`` makes its folder (under ``basetemp``, removed at the end of the
+        session); folders that killed sessions left behind in ``basetemp``'s root go first."""
+        if self.settings.runner == "subprocess":
+            return None
+        if self.worker is None:
+            from pytest_dbt_assets.dbt.worker import FOLDER_PREFIX, DbtWorker, remove_stale_folders
+
+            project_dir = self.settings.project_dir
+            cache_dir = project_dir / "target" / "dbt_assets_cache" / "partial_parse" if project_dir else None
+            remove_stale_folders(basetemp)
+            self.worker = DbtWorker(make_folder(FOLDER_PREFIX), cache_dir)
+            self.worker.launch()
+        return self.worker
+
+    def dbt_executable(self, project: DbtAssetsProject) -> str | None:
+        """The worker's client, ready for ``project``; None without a worker.
+
+        Raises:
+            DbtWorkerError: the worker did not start.
+        """
+        if self.worker is None:
+            return None
+        self.worker.prepare_build(project)
+        self.worker.wait_ready()
+        return str(self.worker.executable)
+
+    def stop_worker(self) -> None:
+        if self.worker is not None:
+            self.worker.stop()
+
+    # -- materializing ---------------------------------------------------------------------
+
+    def materialize(
+        self,
+        defs: Definitions,
+        project: DbtAssetsProject,
+        *,
+        select: Any = None,
+        dbt_select: str | Sequence[str] | None = None,
+        vars: Mapping[str, Any] | None = None,
+        resources: Mapping[str, Any] | None = None,
+        partition_key: str | None = None,
+        indirect_selection: str | None = None,
+        raise_on_error: bool = True,
+        data: Mapping[str, Any] | None = None,
+        dbt_executable: str | None = None,
+    ) -> Materialization:
+        """:func:`materialize.materialize_assets` with the session's data folder and worker:
+        a worker that died before the call is restarted (with a ``DbtWorkerRestartedWarning``);
+        one that died during a failed call is named among its failures.
+
+        Raises:
+            MaterializationError: with ``raise_on_error``, when anything failed.
+            DbtAssetsError: the selection, a partition or source data is wrong.
+        """
+        __tracebackhide__ = True
+        from pytest_dbt_assets.materialize import materialize_assets
+
+        if self.worker is not None and (what_happened := self.worker.ensure_running()) is not None:
+            # stacklevel: this method, the fixture's callable, the test that called it.
+            warnings.warn(DbtWorkerRestartedWarning(what_happened), stacklevel=3)
+        try:
+            materialization = materialize_assets(
+                defs,
+                project,
+                select=select,
+                dbt_select=dbt_select,
+                vars=vars,
+                resources=resources,
+                partition_key=partition_key,
+                indirect_selection=indirect_selection,
+                raise_on_error=raise_on_error,
+                data=data,
+                data_dir=self.settings.data_dir,
+                dbt_executable=dbt_executable,
+            )
+        except DbtAssetsError as error:
+            self._note_worker_death(error)
+            raise
+        self._note_worker_death(materialization)
+        return materialization
+
+    def _note_worker_death(self, outcome: Any) -> None:
+        """After a failed call (a Materialization or MaterializationError): if the worker died
+        during it, say so among its failures, not only dbt's exit code."""
+        failures = getattr(outcome, "failures", None)
+        if self.worker is None or failures is None or getattr(outcome, "success", False):
+            return
+        if (what_happened := self.worker.death_during_call()) is not None:
+            failures.append(what_happened)
+            if isinstance(outcome, Exception) and outcome.args:
+                outcome.args = (f"{outcome.args[0]}\n- {what_happened}", *outcome.args[1:])
+
+
+def call_arguments(call: Mapping[str, Any], marker: Mapping[str, Any]) -> dict[str, Any]:
+    """A ``dbt_assets_materialize`` call's arguments over the marker's defaults (call >
+    marker, by ``is not None``). ``select`` and ``dbt_select`` go together: a call that gives
+    either one takes neither from the marker."""
+    resolved = dict(call)
+    if call.get("select") is None and call.get("dbt_select") is None:
+        resolved["select"], resolved["dbt_select"] = marker.get("select"), marker.get("dbt_select")
+    for name in ("vars", "indirect_selection"):
+        if call.get(name) is None:
+            resolved[name] = marker.get(name)
+    return resolved
+
+
+def source_rows(fixture: Mapping[str, Any], marker: Mapping[str, Any]) -> dict[str, Any]:
+    """Source rows for a test: the ``dbt_assets_data`` fixture's, with the marker's ``data=``
+    winning table by table."""
+    return {**fixture, **(marker.get("data") or {})}
+
+
+class SnapshotKeeper:
+    """Failed tests that use the plugin's fixtures keep their snapshots under ``--snapshot-update``.
+
+    ``protect(nodeids)`` at collection names the tests concerned; ``failed(nodeid)`` runs after
+    syrupy has recorded a failed set-up or call report, and has ``record_skipped(nodeid)``
+    (:func:`compat.record_as_skipped`) tell syrupy the test was skipped, whose snapshots it
+    never counts as unused. Does nothing when ``problem`` says the installed syrupy is not
+    the one the shim knows (the plugin warns once).
+    """
+
+    def __init__(self, record_skipped: Callable[[str], None], problem: str | None) -> None:
+        self.record_skipped = record_skipped
+        self.problem = problem
+        self.nodeids: set[str] = set()
+
+    def protect(self, nodeids: set[str]) -> None:
+        self.nodeids |= nodeids
+
+    def failed(self, nodeid: str) -> None:
+        if self.problem is None and nodeid in self.nodeids:
+            self.record_skipped(nodeid)
