@@ -31,6 +31,10 @@ def relocate_definitions(defs: Definitions, project: DbtAssetsProject) -> Defini
     from dagster_dbt.asset_utils import DAGSTER_DBT_PROJECT_METADATA_KEY
     from dagster_shared.record import replace
 
+    from pytest_dbt_assets.components import isolate_components
+
+    defs = isolate_components(defs, project)
+
     def relocate_spec(spec: Any) -> Any:
         dbt_project = spec.metadata.get(DAGSTER_DBT_PROJECT_METADATA_KEY)
         if dbt_project is None:
