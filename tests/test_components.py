@@ -345,3 +345,20 @@ def test_components_never_reach_the_user_profile_or_tree(pytester: pytest.Pytest
         tmp_path / "dagster_home",
     ):
         assert not never_created.exists(), never_created
+
+
+def test_a_stale_local_defs_state_from_dg_dev_is_ignored(dg_repo: pytest.Pytester) -> None:
+    """`dg dev` left state in the defs folder (a project copy without a manifest): Dagster
+    would build the component from it; the plugin uses its own and leaves it as it is."""
+    stale = "src/shop_dg/defs/.local_defs_state/DbtProjectComponent__shop__"
+    write_files(
+        dg_repo.path,
+        {
+            f"{stale}/state": "",
+            f"{stale}/project/dbt_project.yml": "name: shop\nprofile: shop_prod\n",
+            "tests/test_run.py": ISOLATION_TEST,
+        },
+    )
+    before = tree(dg_repo.path)
+    dg_repo.runpytest().assert_outcomes(passed=1)
+    assert changed_outside_target(before, tree(dg_repo.path)) == []
