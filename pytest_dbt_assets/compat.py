@@ -660,6 +660,90 @@ def check_dbt_unique_id_metadata_key() -> str | None:
 # ---------------------------------------------------------------------------------------------
 
 
+@contextmanager
+def local_defs_state_in(folder: Path) -> Iterator[None]:
+    """While loading a components project, keep its local defs state (``.local_defs_state``,
+    which Dagster creates beside the user's defs module even to find that there is none) in
+    ``folder`` instead. Restored on exit."""
+    from dagster.components.utils import project_paths
+
+    original = project_paths.get_local_defs_state_dir
+
+    def state_dir(project_root: Path) -> Path:
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
+    project_paths.get_local_defs_state_dir = state_dir  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        project_paths.get_local_defs_state_dir = original  # type: ignore[assignment]
+
+
+@shim("dagster", "dagster.components.utils.project_paths.get_local_defs_state_dir, called by get_local_state_dir")
+def check_local_defs_state_in() -> str | None:
+    from dagster.components.utils import project_paths
+
+    missing = missing_attributes(project_paths, "get_local_defs_state_dir", "get_local_state_dir")
+    if missing is not None:
+        return missing
+    if "get_local_defs_state_dir" not in project_paths.get_local_state_dir.__code__.co_names:
+        return "get_local_state_dir no longer finds its folder through get_local_defs_state_dir"
+    return None
+
+
+def dbt_component_of(assets_def: Any) -> tuple[Any, Any] | None:
+    """The ``DbtProjectComponent`` that built ``assets_def`` and the resolution context its
+    ``cli_args`` are templated in; None for any other assets definition.
+
+    The component builds ``DbtCliResource(project)`` inside its asset, where no resource
+    override reaches; the plugin rebuilds that asset around the component's public
+    ``execute(context, dbt)`` with a resource of its own, and needs both to do so.
+    """
+    from dagster_dbt import DbtProjectComponent
+
+    function: Any = getattr(getattr(getattr(assets_def, "op", None), "compute_fn", None), "decorated_fn", None)
+    code = getattr(function, "__code__", None)
+    if code is None or not function.__closure__:
+        return None
+    cells = dict(zip(code.co_freevars, function.__closure__, strict=False))
+    if "self" not in cells or "res_ctx" not in cells:
+        return None
+    component = cells["self"].cell_contents
+    if not isinstance(component, DbtProjectComponent):
+        return None
+    return component, cells["res_ctx"].cell_contents
+
+
+@shim("dagster-dbt", "DbtProjectComponent.build_defs_from_state's inner asset function closing over self and res_ctx")
+def check_dbt_component_of() -> str | None:
+    from dagster_dbt import DbtProjectComponent
+
+    inner = [
+        const
+        for const in DbtProjectComponent.build_defs_from_state.__code__.co_consts
+        if hasattr(const, "co_freevars") and {"self", "res_ctx"} <= set(const.co_freevars)
+    ]
+    return None if inner else "build_defs_from_state has no inner function closing over self and res_ctx"
+
+
+@contextmanager
+def component_resolution_context(context: Any) -> Iterator[None]:
+    """Make ``context`` the one ``DbtProjectComponent.get_cli_args`` templates ``cli_args`` in
+    (``{{ partition_key }}`` and friends), as the component's own asset does."""
+    from dagster_dbt.components.dbt_component_utils import _set_resolution_context
+
+    with _set_resolution_context(context):
+        yield
+
+
+@shim("dagster-dbt", "dagster_dbt.components.dbt_component_utils._set_resolution_context")
+def check_component_resolution_context() -> str | None:
+    from dagster_dbt.components import dbt_component_utils
+
+    return missing_attributes(dbt_component_utils, "_set_resolution_context")
+
+
 # ---------------------------------------------------------------------------------------------
 # syrupy: snapshot accounting and writing
 # ---------------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pytest_dbt_assets import compat
+from pytest_dbt_assets.components import find_dg_project
 from pytest_dbt_assets.errors import DefinitionsError
 from pytest_dbt_assets.project import DbtAssetsProject
 
@@ -24,7 +25,8 @@ def import_definitions(spec: str, search_path: Path) -> Definitions:
 
     ``search_path`` (the pytest rootdir) is put on ``sys.path`` for the import only.
     The attribute may be a ``Definitions``, an assets definition, a list of them, or a
-    function taking no argument that returns one of those.
+    function taking no argument that returns one of those (``@dg.definitions`` included; a
+    components project's ``load_from_defs_folder`` is loaded without writing in its tree).
 
     Raises:
         DefinitionsError: the setting is malformed, the module cannot be imported (its own
@@ -43,16 +45,19 @@ def import_definitions(spec: str, search_path: Path) -> Definitions:
     # dagster-dbt caches manifests by path: a re-import in this process (pytester, IDE
     # re-runs) must read the manifest the plugin just wrote, not a stale one.
     compat.forget_dagster_dbt_manifests()
-    added = str(search_path) not in sys.path
-    if added:
-        sys.path.insert(0, str(search_path))
+    # A components project's package is importable from its src/ folder, as its venv has it.
+    dg_project = find_dg_project(search_path)
+    folders = [str(search_path)] + ([str(dg_project.code_dir)] if dg_project is not None else [])
+    added = [folder for folder in dict.fromkeys(folders) if folder not in sys.path]
+    sys.path[:0] = added
     try:
         module = importlib.import_module(module_name)
     except Exception as exc:  # noqa: BLE001 - the user's module may raise anything
         raise DefinitionsError(_import_failure(exc, module_name, spec, search_path)) from None
     finally:
-        if added and str(search_path) in sys.path:
-            sys.path.remove(str(search_path))
+        for folder in added:
+            if folder in sys.path:
+                sys.path.remove(folder)
     value: Any = module
     for part in attr_path.split("."):
         if not hasattr(value, part):
@@ -68,7 +73,8 @@ def import_definitions(spec: str, search_path: Path) -> Definitions:
 
 
 def coerce_definitions(value: Any, spec: str) -> Definitions:
-    """Accept a Definitions, an assets definition, a list of them, or a factory of those."""
+    """Accept a Definitions, an assets definition, a list of them, or a factory of those
+    (a function, or what ``@dg.definitions`` makes of one)."""
     __tracebackhide__ = True
     from dagster import AssetsDefinition, AssetSpec, Definitions
 
@@ -76,15 +82,20 @@ def coerce_definitions(value: Any, spec: str) -> Definitions:
         return value
     if isinstance(value, (AssetsDefinition, AssetSpec)):
         return Definitions(assets=[value])
+    # type() and not isinstance(): what ``@dg.definitions`` returns is a Dagster record, a tuple.
     if (
-        isinstance(value, (list, tuple))
+        type(value) in (list, tuple)
         and value
         and all(isinstance(item, (AssetsDefinition, AssetSpec)) for item in value)
     ):
         return Definitions(assets=list(value))
     if callable(value) and not isinstance(value, type):
+        from pytest_dbt_assets.components import isolated_component_loading
+
         try:
-            produced = value()
+            # Called as Dagster calls a code location's target (``@dg.definitions`` included).
+            with isolated_component_loading():
+                produced = value()
         except Exception as exc:  # noqa: BLE001 - the user's factory may raise anything
             raise DefinitionsError(
                 f"Calling {spec!r} to get the Dagster definitions failed:\n{_exception_summary(exc)}"

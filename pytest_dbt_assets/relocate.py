@@ -37,6 +37,10 @@ if TYPE_CHECKING:
 def relocate_definitions(defs: Definitions, project: DbtAssetsProject) -> Definitions:
     """Point every ``DbtCliResource`` and every ``DbtProject`` in ``defs`` at ``project``."""
 
+    from pytest_dbt_assets.components import isolate_components
+
+    defs = isolate_components(defs, project)
+
     def move(dbt_project: Any) -> Any:
         return moved_dbt_project(
             dbt_project,

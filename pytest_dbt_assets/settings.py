@@ -7,9 +7,13 @@ from pathlib import Path
 
 # name -> help text, shared by the ini key `dbt_assets_<name>` and the flag `--dbt-assets-<name>`.
 OPTIONS = {
-    "project_dir": "folder holding dbt_project.yml (default: the rootdir, if it holds one)",
+    "project_dir": (
+        "folder holding dbt_project.yml (default: the rootdir, if it holds one, or the dbt "
+        "project of a Dagster components project's DbtProjectComponent)"
+    ),
     "definitions": (
-        "`package.module:attr` of your dagster.Definitions (default: @dbt_assets built from "
+        "`package.module:attr` of your dagster.Definitions (default: a Dagster components "
+        "project's definitions, found from [tool.dg.project]; else @dbt_assets built from "
         "the manifest with dagster-dbt's defaults)"
     ),
     "data_dir": "folder of source data files <source>/<table>.csv|.parquet|.json",
@@ -69,10 +73,13 @@ def resolve_settings(
     project_dir = path("project_dir")
     if project_dir is None and (rootdir / "dbt_project.yml").is_file():
         project_dir = rootdir
+    definitions = value("definitions")[0]
+    if project_dir is None or definitions is None:
+        project_dir, definitions = _from_dg_project(rootdir, project_dir, definitions)
     return Settings(
         rootdir=rootdir,
         project_dir=project_dir,
-        definitions=value("definitions")[0],
+        definitions=definitions,
         data_dir=path("data_dir"),
         runner=runner,
         mermaid=bool((flags or {}).get("mermaid")),
@@ -97,3 +104,25 @@ def folder_to_find_dbt(path: str | None, python: str) -> str | None:
     if not shutil.which("dbt", path=str(folder)):
         return None
     return str(folder)
+
+
+def _from_dg_project(
+    rootdir: Path, project_dir: Path | None, definitions: str | None
+) -> tuple[Path | None, str | None]:
+    """What a Dagster components project at the rootdir (``[tool.dg.project]`` in
+    pyproject.toml or dg.toml) says where not set: its definitions and its dbt project."""
+    from pytest_dbt_assets.components import find_dg_project
+
+    dg_project = find_dg_project(rootdir)
+    if dg_project is None:
+        return project_dir, definitions
+    if project_dir is None and len(dg_project.dbt_project_dirs) > 1:
+        found = ", ".join(str(path.relative_to(rootdir)) for path in dg_project.dbt_project_dirs)
+        raise ValueError(
+            f"{dg_project.config_file.name} at {rootdir} is a Dagster components project with "
+            f"several DbtProjectComponents ({found}); pytest-dbt-assets tests one dbt project per "
+            "session: set dbt_assets_project_dir in [tool.pytest.ini_options] to the one to test."
+        )
+    if project_dir is None and dg_project.dbt_project_dirs:
+        project_dir = dg_project.dbt_project_dirs[0]
+    return project_dir, definitions if definitions is not None else dg_project.definitions
