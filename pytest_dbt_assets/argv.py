@@ -7,10 +7,7 @@ keeps its last value. Which options take a value is dbt's own knowledge: :func:`
 reads it from dbt's click commands (through :mod:`pytest_dbt_assets.compat`).
 
 Pure functions of a list of strings, apart from :func:`dbt_options`. Nothing here imports
-pytest. The dbt worker's two helpers read as:
-``_flag_value(args, "--profiles-dir")`` is ``last_value(args, "--profiles-dir")`` (the last
-value, as dbt itself takes it), and ``_parse_args(argv)`` is
-``["parse", *pick(argv, _PARSE_FLAGS)]`` for a manifest command.
+pytest. Used by relocate, isolation and the dbt worker's parse keys (dbt/partial_parse.py).
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_dbt_assets import compat
+from pytest_dbt_assets.argv import last_value, pick
 from pytest_dbt_assets.cache import (
     PLACEHOLDER,
     env_vars_read,
@@ -34,7 +35,7 @@ _NOT_PARSE_ENV = {
 }  # fmt: skip
 
 
-# --- The worker's reading of dbt's command line (kept together: one small parser) -----------
+# --- What the worker reads of dbt's command line (through argv.py, the one parser) ----------
 
 # Commands that load a manifest, and the flags that change what parsing produces.
 _MANIFEST_COMMANDS = {"build", "run", "test", "seed", "snapshot", "compile"}
@@ -45,22 +46,7 @@ def parse_args_of(argv: list[str]) -> list[str] | None:
     """``["parse", <flags that shape the manifest>]`` for a manifest command, else None."""
     if not argv or argv[0] not in _MANIFEST_COMMANDS:
         return None
-    args = ["parse"]
-    for index, arg in enumerate(argv):
-        name = arg.split("=", 1)[0]
-        if name in _PARSE_FLAGS:
-            args += [arg] if "=" in arg else argv[index : index + 2]
-    return args
-
-
-def flag_value(args: list[str], name: str) -> str | None:
-    """The value given to ``name`` in ``args`` (``--name value`` or ``--name=value``)."""
-    for index, arg in enumerate(args):
-        if arg == name and index + 1 < len(args):
-            return args[index + 1]
-        if arg.startswith(name + "="):
-            return arg.split("=", 1)[1]
-    return None
+    return ["parse", *pick(argv, _PARSE_FLAGS)]
 
 
 # --- Keys: what a parse depends on ------------------------------------------------------------
@@ -87,7 +73,7 @@ def _disk_key(request: dict[str, Any], parse_args: list[str]) -> str | None:
     """What the parse depends on, with the session's temporary folder left out: the
     project's files, the generated profile, the flags and the environment dbt reads."""
     project_dir = Path(request["cwd"])
-    profiles_dir = flag_value(parse_args, "--profiles-dir") or request["env"].get("DBT_PROFILES_DIR") or ""
+    profiles_dir = last_value(parse_args, "--profiles-dir") or request["env"].get("DBT_PROFILES_DIR") or ""
     profiles = Path(profiles_dir) / "profiles.yml"
     if not profiles.is_file() or not (project_dir / "dbt_project.yml").is_file():
         return None

@@ -16,6 +16,7 @@ from __future__ import annotations
 import gc
 import json
 import os
+import select
 import selectors
 import signal
 import socket
@@ -35,7 +36,9 @@ READY_LINE = "dbt-assets-worker ready"
 
 def serve(server_fd: int, cache_dir: Path | None) -> None:
     """The worker's main loop on the listening socket ``server_fd`` (bound by pytest): one
-    request at a time, each in a forked child. Partial-parse files are kept in ``cache_dir``."""
+    request at a time, each in a forked child. Partial-parse files are kept in ``cache_dir``.
+    Ends when the pytest that started it is gone."""
+    parent = os.getppid()
     _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     server = socket.socket(fileno=server_fd)
@@ -43,8 +46,13 @@ def serve(server_fd: int, cache_dir: Path | None) -> None:
     print(READY_LINE, flush=True)
     manifests: dict[str, Any] = {}
     pending: deque[Any] = deque()  # macros whose templates are not compiled yet
-    while True:
+    # The kernel's death signal is the fast way out; the parent check is the sure one (a pytest
+    # killed before the signal was asked for, or a signal that never came on a loaded machine
+    # left a worker running in the full suite).
+    while os.getppid() == parent:
         _compile_macro_templates(pending, server)
+        if not select.select([server], [], [], 1.0)[0]:
+            continue
         conn, _ = server.accept()
         with conn:
             _serve_one(server, conn, manifests, cache_dir, pending)
