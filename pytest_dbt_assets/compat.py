@@ -803,6 +803,23 @@ def ignore_snapshot_files_ending(option: object, extension: str) -> None:
         option.ignore_file_extensions = [*(option.ignore_file_extensions or []), extension]  # type: ignore[attr-defined]
 
 
+def text_write_mode() -> Any:
+    """The ``_write_mode`` value that makes a ``SingleFileSnapshotExtension`` write text files
+    (syrupy's README shows the private class attribute as the way to do it)."""
+    from syrupy.extensions.single_file import WriteMode
+
+    return WriteMode.TEXT
+
+
+@shim("syrupy", "SingleFileSnapshotExtension._write_mode, WriteMode.TEXT")
+def check_text_write_mode() -> str | None:
+    try:
+        from syrupy.extensions.single_file import SingleFileSnapshotExtension, WriteMode
+    except ImportError as error:
+        return f"syrupy.extensions.single_file has no {error.name}"
+    return missing_attributes(SingleFileSnapshotExtension, "_write_mode") or missing_attributes(WriteMode, "TEXT")
+
+
 # syrupy's `dest` names for its options (``--snapshot-update``, ``--snapshot-dirname``, ...).
 SYRUPY_OPTIONS = ("update_snapshots", "snapshot_dirname", "ignore_file_extensions")
 

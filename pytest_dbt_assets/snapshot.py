@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from syrupy.extensions.single_file import SingleFileSnapshotExtension, WriteMode
+from syrupy.extensions.single_file import SingleFileSnapshotExtension
 
+from pytest_dbt_assets import compat
 from pytest_dbt_assets.errors import SnapshotDataError
 
 FORMAT_VERSION = 1
@@ -272,7 +273,7 @@ class DbtAssetsSnapshotExtension(SingleFileSnapshotExtension):
     """
 
     file_extension = "yaml"
-    _write_mode = WriteMode.TEXT
+    _write_mode = compat.text_write_mode()
     row_tolerance: RowTolerance | None = None
     write_mermaid: bool = False
 
