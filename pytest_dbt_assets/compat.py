@@ -99,15 +99,11 @@ def _dotted(parts: tuple[int, ...]) -> str:
     return ".".join(map(str, parts))
 
 
-def missing_attributes(owner: object, *names: str) -> str | None:
-    """For checks: which of ``names`` ``owner`` lacks, or None."""
+def missing_attributes(owner: object, *names: str, label: str | None = None) -> str | None:
+    """For checks: which of ``names`` ``owner`` (called ``label`` in the message) lacks, or None."""
     missing = [name for name in names if not hasattr(owner, name)]
-    return f"{getattr(owner, '__name__', owner)!s} has no {', '.join(missing)}" if missing else None
-
-
-# ---------------------------------------------------------------------------------------------
-# dbt-core and dbt-duckdb: the in-process runner and the worker (pytest_dbt_assets/dbt/)
-# ---------------------------------------------------------------------------------------------
+    shown = label if label is not None else f"{getattr(owner, '__name__', owner)!s}"
+    return f"{shown} has no {', '.join(missing)}" if missing else None
 
 
 def lacks(module: str, owner: str | None, *names: str) -> str | None:
@@ -122,8 +118,7 @@ def lacks(module: str, owner: str | None, *names: str) -> str | None:
         if not hasattr(found, owner):
             return f"{module} has no {owner}"
         found = getattr(found, owner)
-    missing = [name for name in names if not hasattr(found, name)]
-    return f"{module}{'.' + owner if owner else ''} has no {', '.join(missing)}" if missing else None
+    return missing_attributes(found, *names, label=f"{module}{'.' + owner if owner else ''}")
 
 
 def _field_names(module: str, owner: str) -> set[str] | str:
@@ -138,6 +133,11 @@ def _field_names(module: str, owner: str) -> set[str] | str:
     if not dataclasses.is_dataclass(found):
         return f"{module}.{owner} is no longer a dataclass"
     return {item.name for item in dataclasses.fields(found)}
+
+
+# ---------------------------------------------------------------------------------------------
+# dbt-core and dbt-duckdb: the in-process runner and the worker (pytest_dbt_assets/dbt/)
+# ---------------------------------------------------------------------------------------------
 
 
 def close_duckdb_handles() -> None:
