@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import shutil
 import signal
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -142,8 +140,12 @@ def isolated_cli_resource_class() -> type:
             if target_path is None and self.dbt_assets_runs_dir:
                 target_path = Path(self.dbt_assets_runs_dir) / uuid.uuid4().hex[:10]
             # dagster-dbt copies os.environ into dbt's: the user's DBT_ENGINE_PROFILES_DIR
-            # and friends would beat the DBT_PROFILES_DIR it sets.
-            with dbt_environment(), _indirect_selection(self.dbt_assets_indirect_selection):
+            # and friends would beat the DBT_PROFILES_DIR it sets. It reads
+            # DBT_INDIRECT_SELECTION from there too when it builds the command, and replaces it
+            # with `empty` itself only when a subset of a model's checks is selected, so the
+            # test's value set there wins everywhere else.
+            indirect = self.dbt_assets_indirect_selection
+            with dbt_environment({DBT_INDIRECT_SELECTION_ENV: indirect} if indirect else None):
                 if self.dbt_assets_indirect_selection:
                     args = without_flag(args, "--indirect-selection")
                 invocation = super().cli(args, target_path=target_path, **kwargs)
@@ -157,26 +159,6 @@ def isolated_cli_resource_class() -> type:
 # runs folder -> the dbt invocations started for that materialization (see stop_invocations).
 _INVOCATIONS: dict[str, list[Any]] = {}
 DBT_INDIRECT_SELECTION_ENV = "DBT_INDIRECT_SELECTION"
-
-
-@contextmanager
-def _indirect_selection(value: str) -> Iterator[None]:
-    """dagster-dbt reads ``DBT_INDIRECT_SELECTION`` from this process's environment when it
-    builds the dbt command, and replaces it with ``empty`` itself only when a subset of a
-    model's checks is selected: setting it here lets the test's value win everywhere else.
-    The variable is restored when the command has been started."""
-    if not value:
-        yield
-        return
-    saved = os.environ.get(DBT_INDIRECT_SELECTION_ENV)
-    os.environ[DBT_INDIRECT_SELECTION_ENV] = value
-    try:
-        yield
-    finally:
-        if saved is None:
-            os.environ.pop(DBT_INDIRECT_SELECTION_ENV, None)
-        else:
-            os.environ[DBT_INDIRECT_SELECTION_ENV] = saved
 
 
 def stop_invocations(runs_dir: Path, timeout: float = 300.0) -> list[str]:

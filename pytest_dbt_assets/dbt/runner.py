@@ -8,7 +8,7 @@ dagster-dbt's own commands run through :func:`dbt_environment` too.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,18 +35,19 @@ REDIRECTING_ENV_VARS = tuple(prefix + name for name in _REDIRECTING_ENV_NAMES fo
 
 
 @contextmanager
-def dbt_environment() -> Iterator[None]:
+def dbt_environment(settings: Mapping[str, str] | None = None) -> Iterator[None]:
     """Hide the user's ``DBT_*`` / ``DBT_ENGINE_*`` redirections and anonymous usage tracking
     from the dbt commands started inside (in process, or by dagster-dbt, which copies
-    ``os.environ``).
+    ``os.environ``), and set ``settings`` (more ``DBT_*`` variables) for them.
 
     The environment is restored afterwards, whatever happens.
     """
-    saved = {name: os.environ.get(name) for name in (*REDIRECTING_ENV_VARS, "DBT_SEND_ANONYMOUS_USAGE_STATS")}
+    given = {"DBT_SEND_ANONYMOUS_USAGE_STATS": "false", **(settings or {})}
+    saved = {name: os.environ.get(name) for name in (*REDIRECTING_ENV_VARS, *given)}
     try:
         for name in REDIRECTING_ENV_VARS:
             os.environ.pop(name, None)
-        os.environ["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "false"
+        os.environ.update(given)
         yield
     finally:
         for name, value in saved.items():
