@@ -1,5 +1,5 @@
 # Two commands set up everything on a fresh machine with Python 3.11:
-#   make demo   - the plugin on example_project/ (its snapshots must pass)
+#   make demo   - the plugin on example_project/, in both layouts (its snapshots must pass)
 #   make test   - lint and types, the suite, example_project, the lowest supported versions,
 #                 and the package as users install it; each step prints its time
 PYTHON ?= python3
@@ -37,8 +37,13 @@ $(LOWEST_INSTALLED): pyproject.toml constraints-lowest.txt
 		&& $(LOWEST_BIN)/python -m pip install --quiet -c constraints-lowest.txt -e ".[test]"'
 	touch $@
 
+# example_project in both layouts: @dbt_assets beside the dbt project, and jaffle_components/
+# (the same dbt project loaded by a DbtProjectComponent, as `create-dagster project` lays it out).
+EXAMPLES := example_project example_project/jaffle_components
+RUN_EXAMPLES := for dir in $(EXAMPLES); do (cd $$dir && PATH="$(BIN):$$PATH" $(BIN)/python -m pytest -p no:cacheprovider) || exit 1; done
+
 demo: $(INSTALLED)
-	cd example_project && PATH="$(BIN):$$PATH" $(BIN)/python -m pytest -p no:cacheprovider
+	@$(RUN_EXAMPLES)
 
 test: lint suite example lowest package
 	@echo "make test: lint, suite, example, lowest and package passed"
@@ -50,7 +55,7 @@ suite: $(INSTALLED)
 	@$(STEP) suite 'PATH="$(BIN):$$PATH" $(BIN)/python -m pytest -n 2'
 
 example: $(INSTALLED)
-	@$(STEP) example 'cd example_project && PATH="$(BIN):$$PATH" $(BIN)/python -m pytest -p no:cacheprovider'
+	@$(STEP) example '$(RUN_EXAMPLES)'
 
 lowest: $(LOWEST_INSTALLED)
 	@$(STEP) lowest 'PATH="$(LOWEST_BIN):$$PATH" $(LOWEST_BIN)/python -m pip list 2>/dev/null \
