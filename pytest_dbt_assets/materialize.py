@@ -99,14 +99,14 @@ def materialize_assets(
     data: Mapping[str, Any] | None = None,
     data_dir: Path | None = None,
     dbt_executable: str | None = None,
-    prepare_database: Callable[[set[AssetKey]], None] | None = None,
+    prepare_database: Callable[[set[AssetKey], DbtNodes], None] | None = None,
 ) -> Materialization:
     """Run the selected assets of ``defs`` in this process against ``project``'s DuckDB.
 
     ``dbt_executable`` replaces the ``DbtCliResource``'s own (the plugin's warm dbt worker);
     ``indirect_selection`` is dbt's (None: production's, dbt's default ``eager``).
-    ``prepare_database(selected keys)`` runs once the selection is known, before the
-    sources load (the session baseline puts its template in place there).
+    ``prepare_database(selected keys, their dbt nodes)`` runs once the selection is known,
+    before the sources load (the session baseline puts its template in place there).
 
     Raises:
         SelectionError: the selection matches nothing, or ``indirect_selection`` is not dbt's.
@@ -124,9 +124,9 @@ def materialize_assets(
     selected = resolve_selection(defs, select, dbt_select)
     if partition_key is None:
         validate_unpartitioned(defs, selected)
-    if prepare_database is not None:
-        prepare_database(selected)
     nodes = DbtNodes.of(defs)
+    if prepare_database is not None:
+        prepare_database(selected, nodes)
     sources = needed_sources(defs, nodes, selected)
     load_sources(
         project.duckdb_path,
@@ -234,14 +234,13 @@ def build_baseline(
     if not result.success:
         without_data = [source for source in sources if not has_data(source, {}, data_dir)]
         failures = describe_result(defs, project, nodes, selected, result, runs_dir, without_data=without_data).failures
-        raise MaterializationError("\n".join(f"- {line}" for line in failures), failures)
+        raise MaterializationError("Materialization failed:\n" + "\n".join(f"- {line}" for line in failures), failures)
     return loaded
 
 
-def selected_relations(defs: Definitions, selected: set[AssetKey]) -> list[tuple[str, str, str]]:
+def selected_relations(nodes: DbtNodes, selected: set[AssetKey]) -> list[tuple[str, str, str]]:
     """``(database, schema, name)`` of the relation each selected dbt node builds (ephemeral
     models have none)."""
-    nodes = DbtNodes.of(defs)
     relations = []
     for key in sorted(selected, key=lambda k: k.to_user_string()):
         node = nodes.by_key.get(key)

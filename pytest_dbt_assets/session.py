@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from pytest_dbt_assets.manifest import PreparedManifest
     from pytest_dbt_assets.materialize import Materialization
     from pytest_dbt_assets.project import DbtAssetsProject
+    from pytest_dbt_assets.selection import DbtNodes
 
 
 class MaterializeAssets(Protocol):
@@ -73,6 +74,7 @@ class DbtAssetsSession:
         self.worker: DbtWorker | None = None
         self._early_workdir: Path | None = None
         self._cleanups: list[Callable[[], None]] = []
+        self._baseline_key: str | None = None
 
     # -- start-up --------------------------------------------------------------------------
 
@@ -363,7 +365,7 @@ class DbtAssetsSession:
         resources: Mapping[str, Any] | None,
         data: Mapping[str, Any] | None,
         dbt_executable: str | None,
-    ) -> Callable[[set[Any]], None]:
+    ) -> Callable[[set[Any], Any], None]:
         """What puts the session baseline in place for a selection: the template (built with
         this call's resources when no process of the run has built it), copied into the test
         database, the selected relations dropped from it."""
@@ -373,9 +375,13 @@ class DbtAssetsSession:
 
         settings = self.settings
 
-        def prepare(selected: set[Any]) -> None:
+        def prepare(selected: set[Any], nodes: DbtNodes) -> None:
             __tracebackhide__ = True
-            key = baseline_key(project, settings.baseline_select, settings.data_dir, settings.definitions)
+            if self._baseline_key is None:  # what it hashes does not change during a session
+                self._baseline_key = baseline_key(
+                    project, settings.baseline_select, settings.data_dir, settings.definitions
+                )
+            key = self._baseline_key
 
             def build() -> list[str]:
                 return build_baseline(
@@ -391,7 +397,7 @@ class DbtAssetsSession:
             refuse_overlapping_data(template, data or {}, "baseline=True")
             if not built_here:
                 copy_template(template, project)
-            drop_relations(project.duckdb_path, project.attached_databases, selected_relations(defs, selected))
+            drop_relations(project.duckdb_path, project.attached_databases, selected_relations(nodes, selected))
 
         return prepare
 

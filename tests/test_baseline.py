@@ -212,7 +212,8 @@ def test_a_baseline_that_does_not_build_fails_its_tests_with_dbt_s_error(segment
             """,
         },
     )
-    result = segments_repo.runpytest("--dbt-assets-baseline-select", "+customer_segments")
+    basetemp = segments_repo.path / "basetemp"
+    result = segments_repo.runpytest("--dbt-assets-baseline-select", "+customer_segments", f"--basetemp={basetemp}")
     result.assert_outcomes(passed=1, failed=2)
     out = result.stdout.str()
     assert (
@@ -224,8 +225,11 @@ def test_a_baseline_that_does_not_build_fails_its_tests_with_dbt_s_error(segment
     assert "dbt model stg_orders (models/staging/stg_orders.sql) failed" in out
     assert "no_such_column" in out
     # Built (and failed) once: the second test reports the first build's failure.
-    builds = list(segments_repo.path.glob("**/dbt_assets_baseline/*/failed.txt"))
-    assert len(builds) == 1
+    assert len(list(basetemp.glob("dbt_assets_baseline/*/failed.txt"))) == 1
+    assert "MaterializationError: Materialization failed:" in out
+    # Built (and failed) once: the second test reports the first build's failure without
+    # running dbt; test_without_baseline runs dbt once.
+    assert len(list(basetemp.glob("dbt_assets0/project/target/dbt_assets_runs/run-*"))) == 2
 
 
 def test_the_baseline_select_limits_what_the_baseline_holds(segments_repo: pytest.Pytester) -> None:
@@ -299,10 +303,10 @@ def test_a_changed_model_or_baseline_select_never_reuses_a_stale_template(segmen
     stg = segments_repo.path / "shop/models/staging/stg_customers.sql"
     stg.write_text("select id as customer_id, upper(name) as name from {{ ref('raw_customers') }}")
     assert session("three") == "NAMES: ['ANN', 'BOB', 'CY']"
-    assert session("four", "+stg_customers") == "NAMES: ['ANN', 'BOB', 'CY']"
+    assert session("four", "+stg_customers +stg_orders") == "NAMES: ['ANN', 'BOB', 'CY']"
     log = (segments_repo.path / "shared/dbt_assets_baseline/builds.log").read_text().splitlines()
     assert len(log) == 3, log
-    assert "the whole dbt project" in log[1] and "dbt_assets_baseline_select = '+stg_customers'" in log[2]
+    assert "the whole dbt project" in log[1] and "dbt_assets_baseline_select = '+stg_customers +stg_orders'" in log[2]
 
 
 def run_pytest_script(cwd: Path, work: str, select: str, env: dict[str, str]):  # type: ignore[no-untyped-def]
