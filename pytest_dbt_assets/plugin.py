@@ -354,7 +354,10 @@ def dbt_assets_materialize(
         given = {"select": select, "dbt_select": dbt_select, "vars": vars, "indirect_selection": indirect_selection}
         try:
             from_baseline = starts_from_baseline(
-                baseline, marked.get("baseline"), first_call=not started, started_from_baseline=any(started)
+                baseline,
+                marked.get("baseline"),
+                first_call=not started,
+                started_from_baseline=bool(started and started[0]),
             )
             started.append(from_baseline)
             materialization = session.materialize(
