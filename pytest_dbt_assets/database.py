@@ -143,6 +143,35 @@ def wait_until_free(duckdb_path: Path, attached: Mapping[str, Path], timeout: fl
             time.sleep(0.2)
 
 
+def checkpoint(duckdb_path: Path, attached: Mapping[str, Path]) -> None:
+    """Write the write-ahead logs of the test database and the pinned ones into their files,
+    so that each file alone holds its database (before it is copied)."""
+    if not duckdb_path.exists():
+        return
+    with open_database(duckdb_path, attached) as con:
+        for name in (con.execute("select current_database()").fetchone()[0], *sorted(attached)):  # type: ignore[index]
+            con.execute(f"checkpoint {quote(name)}")
+
+
+def drop_relations(duckdb_path: Path, attached: Mapping[str, Path], relations: Iterable[tuple[str, str, str]]) -> None:
+    """Drop each ``(database, schema, name)`` table or view that exists, so that the run that
+    follows builds it as on an empty database (an incremental model or a snapshot too)."""
+    relations = list(relations)
+    if not relations or not duckdb_path.exists():
+        return
+    with open_database(duckdb_path, attached) as con:
+        catalog = con.execute("select current_database()").fetchone()[0]  # type: ignore[index]
+        for database, schema, name in relations:
+            found = con.execute(
+                "select table_type from information_schema.tables "
+                "where table_catalog ilike ? and table_schema = ? and table_name = ?",
+                [database or catalog, schema, name],
+            ).fetchone()
+            if found is not None:
+                kind = "view" if found[0] == "VIEW" else "table"
+                con.execute(f"drop {kind} {quote(database or catalog)}.{quote(schema)}.{quote(name)}")
+
+
 def declared_columns(source: Mapping[str, Any]) -> dict[str, str]:
     """Column name -> DuckDB type from the source's YAML (VARCHAR where no type is given)."""
     return {name: (column.get("data_type") or "varchar") for name, column in (source.get("columns") or {}).items()}

@@ -93,3 +93,8 @@ class DbtWorkerError(DbtAssetsError):
 
 class DbtWorkerRestartedWarning(UserWarning):
     """The warm dbt worker died (e.g. killed by the out-of-memory killer) and was restarted."""
+
+
+class BaselineError(DbtAssetsError):
+    """The session baseline could not be built, or a test asked for it in a way it cannot serve
+    (a later call asking for another start, source rows the baseline already loaded)."""

@@ -4,7 +4,7 @@ what was built in plain sorted data."""
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -99,11 +99,14 @@ def materialize_assets(
     data: Mapping[str, Any] | None = None,
     data_dir: Path | None = None,
     dbt_executable: str | None = None,
+    prepare_database: Callable[[set[AssetKey], DbtNodes], None] | None = None,
 ) -> Materialization:
     """Run the selected assets of ``defs`` in this process against ``project``'s DuckDB.
 
     ``dbt_executable`` replaces the ``DbtCliResource``'s own (the plugin's warm dbt worker);
     ``indirect_selection`` is dbt's (None: production's, dbt's default ``eager``).
+    ``prepare_database(selected keys, their dbt nodes)`` runs once the selection is known,
+    before the sources load (the session baseline puts its template in place there).
 
     Raises:
         SelectionError: the selection matches nothing, or ``indirect_selection`` is not dbt's.
@@ -122,6 +125,8 @@ def materialize_assets(
     if partition_key is None:
         validate_unpartitioned(defs, selected)
     nodes = DbtNodes.of(defs)
+    if prepare_database is not None:
+        prepare_database(selected, nodes)
     sources = needed_sources(defs, nodes, selected)
     load_sources(
         project.duckdb_path,
@@ -173,6 +178,75 @@ def materialize_assets(
             raise MissingSourceError("\n".join(hints) + "\n" + message, materialization.failures)
         raise MaterializationError(message, materialization.failures)
     return materialization
+
+
+def build_baseline(
+    defs: Definitions,
+    project: DbtAssetsProject,
+    *,
+    dbt_select: str | None,
+    resources: Mapping[str, Any] | None = None,
+    data_dir: Path | None = None,
+    dbt_executable: str | None = None,
+) -> list[str]:
+    """Build the dbt assets ``dbt_select`` names (every dbt asset when None) into ``project``'s
+    database, without their dbt tests, through the same Dagster run a test's materialization
+    makes (the user's ``@dbt_assets`` body, the worker); sources load as for any test, from
+    ``data_dir`` or as empty declared tables (never from a test's rows). Returns the labels
+    of the sources it loaded.
+
+    Raises:
+        SelectionError: ``dbt_select`` matches no dbt asset.
+        PartitionKeyError: it selects a partitioned asset.
+        MaterializationError: a model failed; the message lists the failures.
+    """
+    __tracebackhide__ = True
+    from dagster import AssetSelection, materialize
+
+    selected = resolve_selection(defs, None, dbt_select or "fqn:*")
+    validate_unpartitioned(defs, selected)
+    nodes = DbtNodes.of(defs)
+    selected = {key for key in selected if key in nodes.by_key}
+    sources = needed_sources(defs, nodes, selected)
+    loaded = load_sources(
+        project.duckdb_path, sources, provided={}, data_dir=data_dir, attached=project.attached_databases
+    )
+    runs_dir = project.target_dir / "dbt_assets_runs" / f"run-{next(_run_numbers)}"
+    bound = relocate_resources(
+        {**(defs.resources or {}), **(resources or {})}, project, runs_dir=runs_dir, dbt_executable=dbt_executable
+    )
+    assets = [*(defs.assets or []), *(defs.asset_checks or [])]
+    try:
+        result = materialize(
+            assets,  # type: ignore[arg-type]
+            # Without the checks: dagster-dbt then runs no dbt test (indirect selection empty).
+            selection=AssetSelection.assets(*sorted(selected, key=lambda k: k.to_user_string())).without_checks(),
+            resources=bound,
+            raise_on_error=False,
+            run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
+        )
+    finally:
+        stop_invocations(runs_dir)
+        release_duckdb()
+    still_locked = wait_until_free(project.duckdb_path, project.attached_databases)
+    if still_locked:
+        raise MaterializationError(f"the test database is still locked after the baseline's run: {still_locked}", [])
+    if not result.success:
+        without_data = [source for source in sources if not has_data(source, {}, data_dir)]
+        failures = describe_result(defs, project, nodes, selected, result, runs_dir, without_data=without_data).failures
+        raise MaterializationError("Materialization failed:\n" + "\n".join(f"- {line}" for line in failures), failures)
+    return loaded
+
+
+def selected_relations(nodes: DbtNodes, selected: set[AssetKey]) -> list[tuple[str, str, str]]:
+    """``(database, schema, name)`` of the relation each selected dbt node builds (ephemeral
+    models have none)."""
+    relations = []
+    for key in sorted(selected, key=lambda k: k.to_user_string()):
+        node = nodes.by_key.get(key)
+        if node and node.get("relation_name") and node.get("config", {}).get("materialized") != "ephemeral":
+            relations.append((node.get("database") or "", node["schema"], node.get("alias") or node["name"]))
+    return relations
 
 
 def describe_result(

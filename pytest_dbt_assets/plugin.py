@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Generator, Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import pytest
@@ -10,7 +11,14 @@ import pytest
 from pytest_dbt_assets import compat
 from pytest_dbt_assets.errors import DbtAssetsError
 from pytest_dbt_assets.report import SummaryReporter
-from pytest_dbt_assets.session import DbtAssetsSession, MaterializeAssets, SnapshotKeeper, call_arguments, source_rows
+from pytest_dbt_assets.session import (
+    DbtAssetsSession,
+    MaterializeAssets,
+    SnapshotKeeper,
+    call_arguments,
+    source_rows,
+    starts_from_baseline,
+)
 from pytest_dbt_assets.settings import FLAGS, OPTIONS, Settings, resolve_settings
 
 if TYPE_CHECKING:
@@ -27,8 +35,9 @@ SESSION_KEY = pytest.StashKey[DbtAssetsSession]()
 MARKER = "dbt_assets"
 MARKER_HELP = (
     "dbt_assets(select=None, dbt_select=None, vars=None, data=None, indirect_selection=None, "
-    "row_tolerance=None): per-test defaults for dbt_assets_materialize (indirect_selection: "
-    "dbt's eager, cautious, buildable or empty; default eager, as in production), source rows "
+    "row_tolerance=None, baseline=None): per-test defaults for dbt_assets_materialize (indirect_selection: "
+    "dbt's eager, cautious, buildable or empty; default eager, as in production; baseline=True: "
+    "the test's database starts as a copy of the session baseline), source rows "
     "('source.table' -> rows) for the run, and the row-count tolerance of dbt_assets_snapshot "
     "({'relative': 0.1, 'absolute': 2, 'assets': {key: {...}}})."
 )
@@ -308,22 +317,27 @@ def dbt_assets_materialize(
     dbt_assets_resources: Mapping[str, Any],
     dbt_assets_data: Mapping[str, Any],
     dbt_assets_dbt_executable: str | None,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> MaterializeAssets:
     """Function: ``dbt_assets_materialize(select=None, *, dbt_select=None, vars=None,
-    resources=None, partition_key=None, indirect_selection=None, raise_on_error=True)
-    -> Materialization``.
+    resources=None, partition_key=None, indirect_selection=None, raise_on_error=True,
+    baseline=None) -> Materialization``.
 
     Runs the selected assets in this process on a DuckDB database that starts empty for each
     test (calls inside one test share it, so a second call exercises incremental models).
     ``select`` takes what ``dagster.materialize(selection=...)`` takes; ``dbt_select`` takes
     dbt's ``--select`` syntax; given both, the run takes their union. ``indirect_selection``
     is dbt's (``eager``, ``cautious``, ``buildable``, ``empty``); None keeps production's.
+    ``baseline=True`` (or the marker's): the test's database starts as a copy of the session
+    baseline (``dbt_assets_baseline_select``, built once per run), and the first call builds
+    only its own selection on it.
     """
     session = _session(request.config)
     marker = request.node.get_closest_marker(MARKER)
     marked: dict[str, Any] = dict(marker.kwargs) if marker else {}
     data = source_rows(dbt_assets_data, marked)
     dbt_assets_project.reset_database()
+    started: list[bool] = []  # how the test's database started, once its first call ran
 
     def materialize(
         select: Any = None,
@@ -334,10 +348,18 @@ def dbt_assets_materialize(
         partition_key: str | None = None,
         indirect_selection: str | None = None,
         raise_on_error: bool = True,
+        baseline: bool | None = None,
     ) -> Materialization:
         __tracebackhide__ = True
         given = {"select": select, "dbt_select": dbt_select, "vars": vars, "indirect_selection": indirect_selection}
         try:
+            from_baseline = starts_from_baseline(
+                baseline,
+                marked.get("baseline"),
+                first_call=not started,
+                started_from_baseline=bool(started and started[0]),
+            )
+            started.append(from_baseline)
             materialization = session.materialize(
                 dbt_assets_defs,
                 dbt_assets_project,
@@ -347,6 +369,7 @@ def dbt_assets_materialize(
                 raise_on_error=raise_on_error,
                 data=data,
                 dbt_executable=dbt_assets_dbt_executable,
+                baseline_folder=_baseline_folder(request.config, tmp_path_factory) if from_baseline else None,
             )
         except DbtAssetsError as error:
             raise error.with_traceback(None) from None
@@ -355,6 +378,13 @@ def dbt_assets_materialize(
         return materialization
 
     return materialize
+
+
+def _baseline_folder(config: pytest.Config, factory: pytest.TempPathFactory) -> Path:
+    """Where the session baseline's template lives: shared by the xdist workers of one run."""
+    from pytest_dbt_assets.baseline import shared_folder
+
+    return shared_folder(factory.getbasetemp(), xdist_worker=hasattr(config, "workerinput"))
 
 
 @pytest.fixture

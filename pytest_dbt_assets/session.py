@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from pytest_dbt_assets.manifest import PreparedManifest
     from pytest_dbt_assets.materialize import Materialization
     from pytest_dbt_assets.project import DbtAssetsProject
+    from pytest_dbt_assets.selection import DbtNodes
 
 
 class MaterializeAssets(Protocol):
@@ -46,6 +47,7 @@ class MaterializeAssets(Protocol):
         partition_key: str | None = None,
         indirect_selection: str | None = None,
         raise_on_error: bool = True,
+        baseline: bool | None = None,
     ) -> Materialization: ...
 
 
@@ -72,6 +74,7 @@ class DbtAssetsSession:
         self.worker: DbtWorker | None = None
         self._early_workdir: Path | None = None
         self._cleanups: list[Callable[[], None]] = []
+        self._baseline_key: str | None = None
 
     # -- start-up --------------------------------------------------------------------------
 
@@ -303,18 +306,31 @@ class DbtAssetsSession:
         raise_on_error: bool = True,
         data: Mapping[str, Any] | None = None,
         dbt_executable: str | None = None,
+        baseline_folder: Path | None = None,
     ) -> Materialization:
         """:func:`materialize.materialize_assets` with the session's data folder and worker:
         a worker that died before the call is restarted (with a ``DbtWorkerRestartedWarning``);
         one that died during a failed call is named among its failures.
 
+        With ``baseline_folder`` (the folder the run's processes share templates in), the
+        database first becomes a copy of the session baseline (built there on first use, see
+        :mod:`baseline`), the selected relations are dropped from it, and only the selection
+        is built, on the baseline's upstream relations.
+
         Raises:
             MaterializationError: with ``raise_on_error``, when anything failed.
+            BaselineError: the baseline could not be built, or the test's source rows are
+                ones the baseline already loaded.
             DbtAssetsError: the selection, a partition or source data is wrong.
         """
         __tracebackhide__ = True
         from pytest_dbt_assets.materialize import materialize_assets
 
+        prepare_database = None
+        if baseline_folder is not None:
+            prepare_database = self._baseline_preparer(
+                defs, project, baseline_folder, resources=resources, data=data, dbt_executable=dbt_executable
+            )
         if self.worker is not None and (what_happened := self.worker.ensure_running()) is not None:
             # stacklevel: this method, the fixture's callable, the test that called it.
             warnings.warn(DbtWorkerRestartedWarning(what_happened), stacklevel=3)
@@ -332,12 +348,58 @@ class DbtAssetsSession:
                 data=data,
                 data_dir=self.settings.data_dir,
                 dbt_executable=dbt_executable,
+                prepare_database=prepare_database,
             )
         except DbtAssetsError as error:
             self._note_worker_death(error)
             raise
         self._note_worker_death(materialization)
         return materialization
+
+    def _baseline_preparer(
+        self,
+        defs: Definitions,
+        project: DbtAssetsProject,
+        folder: Path,
+        *,
+        resources: Mapping[str, Any] | None,
+        data: Mapping[str, Any] | None,
+        dbt_executable: str | None,
+    ) -> Callable[[set[Any], Any], None]:
+        """What puts the session baseline in place for a selection: the template (built with
+        this call's resources when no process of the run has built it), copied into the test
+        database, the selected relations dropped from it."""
+        from pytest_dbt_assets.baseline import baseline_key, copy_template, ensure_template, refuse_overlapping_data
+        from pytest_dbt_assets.database import drop_relations
+        from pytest_dbt_assets.materialize import build_baseline, selected_relations
+
+        settings = self.settings
+
+        def prepare(selected: set[Any], nodes: DbtNodes) -> None:
+            __tracebackhide__ = True
+            if self._baseline_key is None:  # what it hashes does not change during a session
+                self._baseline_key = baseline_key(
+                    project, settings.baseline_select, settings.data_dir, settings.definitions
+                )
+            key = self._baseline_key
+
+            def build() -> list[str]:
+                return build_baseline(
+                    defs,
+                    project,
+                    dbt_select=settings.baseline_select,
+                    resources=resources,
+                    data_dir=settings.data_dir,
+                    dbt_executable=dbt_executable,
+                )
+
+            template, built_here = ensure_template(folder, key, project, settings.baseline_select, build)
+            refuse_overlapping_data(template, data or {}, "baseline=True")
+            if not built_here:
+                copy_template(template, project)
+            drop_relations(project.duckdb_path, project.attached_databases, selected_relations(nodes, selected))
+
+        return prepare
 
     def _note_worker_death(self, outcome: Any) -> None:
         """After a failed call (a Materialization or MaterializationError): if the worker died
@@ -362,6 +424,39 @@ def call_arguments(call: Mapping[str, Any], marker: Mapping[str, Any]) -> dict[s
         if call.get(name) is None:
             resolved[name] = marker.get(name)
     return resolved
+
+
+def starts_from_baseline(call: Any, marker: Any, *, first_call: bool, started_from_baseline: bool) -> bool:
+    """Whether this ``dbt_assets_materialize`` call starts the test's database from the session
+    baseline (call argument > marker, by ``is not None``; default False).
+
+    Only a test's first call chooses: later calls build on what the test's database already
+    holds, and one that asks explicitly for another start than the first call's is refused.
+
+    Raises:
+        BaselineError: ``baseline`` is not a bool, or a later call asks for another start.
+    """
+    __tracebackhide__ = True
+    from pytest_dbt_assets.errors import BaselineError
+
+    for where, value in (
+        ("dbt_assets_materialize(baseline=...)", call),
+        ("@pytest.mark.dbt_assets(baseline=...)", marker),
+    ):
+        if value is not None and not isinstance(value, bool):
+            raise BaselineError(f"{where} takes True or False, not {value!r}.")
+    if first_call:
+        return bool(call if call is not None else marker)
+    if call is not None and call != started_from_baseline:
+        start = "a copy of the session baseline" if started_from_baseline else "an empty database"
+        raise BaselineError(
+            f"dbt_assets_materialize(baseline={call!r}) in a later call of this test: the test's database "
+            f"started as {start} at its first call and now holds what that call built. baseline only "
+            "chooses how a test's database starts, so only the first call takes it. Pass "
+            f"baseline={call!r} to the first call (or mark the test "
+            f"@pytest.mark.dbt_assets(baseline={call!r})), or leave it out of later calls."
+        )
+    return False
 
 
 def source_rows(fixture: Mapping[str, Any], marker: Mapping[str, Any]) -> dict[str, Any]:

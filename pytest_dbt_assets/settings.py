@@ -22,6 +22,11 @@ OPTIONS = {
         "DbtCliResource reaches through its dbt_executable) or 'subprocess' (dagster-dbt's "
         "plain path: a new dbt process per command)"
     ),
+    "baseline_select": (
+        "dbt selection (--select syntax) built once per run into the session baseline that tests "
+        "marked dbt_assets(baseline=True) start from (default: the whole dbt project; dbt tests "
+        "are not run)"
+    ),
 }
 RUNNERS = ("worker", "subprocess")
 # Switches: the ini key takes true/false, the flag turns them on.
@@ -42,6 +47,7 @@ class Settings:
     runner: str = "worker"
     mermaid: bool = False
     summary: bool = False
+    baseline_select: str | None = None
 
 
 def resolve_settings(
@@ -84,6 +90,7 @@ def resolve_settings(
         runner=runner,
         mermaid=bool((flags or {}).get("mermaid")),
         summary=bool((flags or {}).get("summary")),
+        baseline_select=value("baseline_select")[0],
     )
 
 

@@ -1,0 +1,190 @@
+"""The session baseline: a template DuckDB database with the project (or a configured dbt
+selection) built once per pytest run, which a test that asks for it starts from instead of
+an empty database (pytest-postgresql's template database, dbt's ``--defer`` idea).
+
+The template is built lazily by the first test that asks, in that test's own database, then
+copied to ``<shared folder>/dbt_assets_baseline/<key>/``; the xdist workers of one run share
+that folder (``plugin.py`` passes it) and build it once between them, under a file lock.
+The key covers everything the built relations depend on (the project's files, the baseline
+selection, the source data files, the definitions), so a changed model never reuses a
+stale template. Nothing here imports pytest or Dagster: the build itself is a callback.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pytest_dbt_assets.cache import fingerprint, locked
+from pytest_dbt_assets.database import checkpoint
+from pytest_dbt_assets.errors import BaselineError, DbtAssetsError
+
+if TYPE_CHECKING:
+    from pytest_dbt_assets.project import DbtAssetsProject
+
+TEMPLATES_FOLDER = "dbt_assets_baseline"
+FORMAT = "baseline-1"
+METADATA_FILE = "baseline.json"
+FAILURE_FILE = "failed.txt"
+# One line per template build, appended: what built it, where, how long it took.
+BUILD_LOG = "builds.log"
+
+
+@dataclass(frozen=True)
+class Template:
+    """A built baseline: its folder (``dbt_assets.duckdb`` and ``attached/<alias>.duckdb``),
+    the dbt selection it holds, and the dbt sources it loaded (``"source.table"``)."""
+
+    folder: Path
+    select: str | None
+    sources: tuple[str, ...]
+
+
+def shared_folder(basetemp: Path, xdist_worker: bool) -> Path:
+    """Where a run keeps its baseline templates: the parent of an xdist worker's basetemp
+    (``<run>/popen-gwN``), shared by the workers of that run; else the basetemp itself."""
+    if xdist_worker and basetemp.name.startswith("popen-"):
+        return basetemp.parent
+    return basetemp
+
+
+def describe_select(select: str | None) -> str:
+    """How messages name the baseline's selection."""
+    return (
+        f"dbt_assets_baseline_select = {select!r}"
+        if select
+        else "the whole dbt project (no dbt_assets_baseline_select)"
+    )
+
+
+def baseline_key(project: DbtAssetsProject, select: str | None, data_dir: Path | None, definitions: str | None) -> str:
+    """A hash of what the template's relations are built from: the project's files (with the
+    dbt versions and the env vars it reads), the baseline selection, the files of the data
+    folder, the definitions and the databases sources pin."""
+    digest = hashlib.sha256()
+    project_files = fingerprint(
+        project.project_dir, profile=project.profile_name, target=project.target_name, skip=("target", "logs")
+    )
+    digest.update(f"{FORMAT}\n{project_files}\nselect={select!r}\ndefinitions={definitions!r}\n".encode())
+    digest.update(f"attached={sorted(project.attached_databases)}\n".encode())
+    if data_dir is not None and data_dir.is_dir():
+        for path in sorted(p for p in data_dir.rglob("*") if p.is_file()):
+            digest.update(str(path.relative_to(data_dir)).encode() + b"\0")
+            digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()[:20]
+
+
+def _database_files(project: DbtAssetsProject) -> dict[Path, Path]:
+    """Test database file -> its name inside a template folder. The main file keeps its name
+    (DuckDB names the catalog after the file's stem, and views store qualified names)."""
+    files = {project.duckdb_path: Path(project.duckdb_path.name)}
+    for alias, path in sorted(project.attached_databases.items()):
+        files[path] = Path("attached", f"{alias}.duckdb")
+    return files
+
+
+def ensure_template(
+    folder: Path,
+    key: str,
+    project: DbtAssetsProject,
+    select: str | None,
+    build: Callable[[], Sequence[str]],
+) -> tuple[Template, bool]:
+    """The template for ``key`` under ``folder``, built with ``build()`` when no process of the
+    run has built it yet; returns it and whether it was built here (then ``project``'s
+    database already holds it).
+
+    ``build()`` builds the baseline into ``project``'s database (reset first, here) and
+    returns the labels of the sources it loaded; every connection to the files must be
+    closed when it returns. A failed build is remembered, so that the other tests (and xdist
+    workers) asking for the baseline fail with the same message instead of building again.
+
+    Raises:
+        BaselineError: the build failed (now or in another process of the run).
+    """
+    __tracebackhide__ = True
+    root = folder / TEMPLATES_FOLDER
+    template_dir = root / key
+    with locked(root / f"{key}.lock"):
+        found = read_template(template_dir)
+        if found is not None:
+            return found, False
+        if (template_dir / FAILURE_FILE).is_file():
+            raise BaselineError((template_dir / FAILURE_FILE).read_text(encoding="utf-8"))
+        project.reset_database()
+        started = time.perf_counter()
+        try:
+            sources = tuple(sorted(build()))
+        except DbtAssetsError as error:
+            message = (
+                f"The session baseline ({describe_select(select)}) could not be built, so no test "
+                "can start from it:\n"
+                f"{type(error).__name__}: {error}\n"
+                "Fix the models it names, narrow dbt_assets_baseline_select to what builds, or drop "
+                "baseline=True from the tests (they then build their own upstream)."
+            )
+            template_dir.mkdir(parents=True, exist_ok=True)
+            (template_dir / FAILURE_FILE).write_text(message, encoding="utf-8")
+            raise BaselineError(message) from None
+        seconds = time.perf_counter() - started
+        checkpoint(project.duckdb_path, project.attached_databases)
+        staging = root / f".{key}-{os.getpid()}"
+        shutil.rmtree(staging, ignore_errors=True)
+        for source, name in _database_files(project).items():
+            if source.exists():
+                (staging / name).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(source, staging / name)
+        metadata = {"select": select, "sources": list(sources)}
+        (staging / METADATA_FILE).write_text(json.dumps(metadata, sort_keys=True), encoding="utf-8")
+        shutil.rmtree(template_dir, ignore_errors=True)
+        os.rename(staging, template_dir)
+        with open(root / BUILD_LOG, "a", encoding="utf-8") as log:
+            log.write(f"{key} built by pid {os.getpid()} in {seconds:.2f} s: {describe_select(select)}\n")
+        return Template(folder=template_dir, select=select, sources=sources), True
+
+
+def read_template(template_dir: Path) -> Template | None:
+    """The template built in ``template_dir``, or None when there is none (yet)."""
+    try:
+        metadata = json.loads((template_dir / METADATA_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return Template(folder=template_dir, select=metadata["select"], sources=tuple(metadata["sources"]))
+
+
+def copy_template(template: Template, project: DbtAssetsProject) -> None:
+    """Make ``project``'s database (and the databases sources pin) a copy of ``template``.
+
+    The files are copied under the names the test's profile uses, with no connection open
+    (DuckDB files are copied whole; a copy of a database in use could be torn)."""
+    project.reset_database()
+    for target, name in _database_files(project).items():
+        if (template.folder / name).exists():
+            shutil.copyfile(template.folder / name, target)
+
+
+def refuse_overlapping_data(template: Template, data: Mapping[str, object], given_by: str) -> None:
+    """Raise :class:`BaselineError` when the test gives rows for a source the baseline loaded:
+    the baseline's models were built from the data folder (or an empty table), and the
+    test's rows would reach none of them."""
+    __tracebackhide__ = True
+    overlap = sorted(set(data) & set(template.sources))
+    if not overlap:
+        return
+    names = ", ".join(overlap)
+    raise BaselineError(
+        f"{given_by} asks to start from the session baseline, but the test gives rows for "
+        f"source {names} (marker data= or the dbt_assets_data fixture), which the baseline "
+        f"({describe_select(template.select)}) already loaded from dbt_assets_data_dir or as an "
+        "empty table from its declared columns, and built its downstream models from: the test's "
+        "rows would reach none of them. Drop baseline for this test (it then builds its upstream "
+        "from its own rows), put the rows in a file of dbt_assets_data_dir so the baseline is "
+        "built from them, or leave the source out of dbt_assets_baseline_select."
+    )
