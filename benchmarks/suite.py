@@ -204,7 +204,10 @@ class Run:
         return self.exit_code == 0
 
     def mart_calls(self) -> dict[str, float]:
-        calls = {}
+        """mart -> its test's call duration; none for a run that failed (they would not compare)."""
+        calls: dict[str, float] = {}
+        if not self.passed:
+            return calls
         for node, phases in self.phases.items():
             match = MART_TEST.search(node)
             if match and "call" in phases:
@@ -212,6 +215,8 @@ class Run:
         return calls
 
     def mart_setups(self) -> list[float]:
+        if not self.passed:
+            return []
         return [phases.get("setup", 0.0) for node, phases in self.phases.items() if MART_TEST.search(node)]
 
     def graph_test(self) -> float | None:
@@ -343,6 +348,7 @@ def prepare_template(generated: Path, folder: Path, variant: str, marts: list[st
     write_suite(repo, variant, marts)
     command = [*PYTEST, f"--basetemp={folder / 'tmp'}", *pytest_options(variant), "tests/test_graph.py"]
     run_child([*command, "--snapshot-update"], repo)
+    check_no_database(repo)  # copies leave databases out, so look here
     if not list((repo / "tests" / "__snapshots__").rglob("*.*")):
         raise RuntimeError(f"`--snapshot-update` wrote no graph snapshot in {repo}")
     return repo
@@ -378,6 +384,9 @@ def stop_on_sigterm(signum: int, frame: object) -> None:
 def run_pytest(repo: Path, variant: str, workers: int) -> tuple[Run, str]:
     """One whole pytest run; its figures and its output."""
     command = [*PYTEST, f"--basetemp={repo.parent / 'tmp'}", "-n", str(workers), *pytest_options(variant)]
+    stale = wait_for_leftovers()
+    if stale:
+        print(f"note: processes of an earlier step still run and count in this run's memory: {stale}", file=sys.stderr)
     load_before = os.getloadavg()[0]
     sampler = TreeSampler()
     with tempfile.TemporaryFile() as out:
@@ -606,7 +615,7 @@ def main() -> None:
                 status = "passed" if run.passed else f"FAILED (exit {run.exit_code})"
                 calls = median(list(run.mart_calls().values()))
                 print(
-                    f"{column(run)}: {status} in {run.wall:.1f}s (one-mart call median {fmt(calls)}s, "
+                    f"{column(run)}: {status} in {run.wall:.1f}s (one-mart call median {fmt(calls, suffix=' s')}, "
                     f"tree RSS {run.tree_rss_mb:.0f} MB), load {run.load_before:.1f}",
                     file=sys.stderr,
                     flush=True,
