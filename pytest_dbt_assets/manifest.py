@@ -10,12 +10,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pytest_dbt_assets.cache import PLACEHOLDER, cached_manifest_text, fingerprint, manifest_entry, write_atomically
+from pytest_dbt_assets import compat
+from pytest_dbt_assets.cache import (
+    PLACEHOLDER,
+    cached_manifest_text,
+    fingerprint,
+    manifest_entry,
+    prune,
+    write_atomically,
+    write_partial_parse,
+)
 from pytest_dbt_assets.dbt.runner import describe_dbt_failure, run_dbt
 from pytest_dbt_assets.errors import DbtParseError
 from pytest_dbt_assets.project import DbtAssetsProject, build_project, read_project_yml
 
 USER_MANIFEST = Path("target", "manifest.json")
+# Under the manifest cache: dbt's partial-parse file of the parse that made each entry, by its
+# key, from which the dbt worker starts its own parse instead of parsing again.
+EARLY_PARSE_DIR = "early_parse"
 # dbt_project.yml keys naming the folders dbt reads, with dbt's defaults.
 _DBT_PATH_KEYS = {
     "model-paths": ["models"],
@@ -43,6 +55,9 @@ class PreparedManifest:
         user_manifest_problem: why ``<dbt project>/target/manifest.json`` is not the plugin's
             (missing or out of date, and it cannot be written), or None.
         copy: the temporary copy the manifest was made in, when the caller asked to keep it.
+        early_parse: where dbt's partial-parse file of the parse that made this manifest is
+            cached (the folder and its key for :func:`cache.read_partial_parse`), or None.
+            The dbt worker starts from it, so it does not parse the project again.
     """
 
     source_dir: Path
@@ -51,6 +66,7 @@ class PreparedManifest:
     cache_problem: str | None = None
     user_manifest_problem: str | None = None
     copy: DbtAssetsProject | None = field(default=None, compare=False, repr=False)
+    early_parse: tuple[Path, str] | None = None
 
     @property
     def user_manifest(self) -> Path:
@@ -98,11 +114,14 @@ def prepare_manifest(source_dir: Path, workdir: Path | None = None) -> PreparedM
             skip=python_projects_inside(source_dir),
         )
 
+        cache_dir = source_dir / "target" / "dbt_assets_cache"
+        early_parse = (cache_dir / EARLY_PARSE_DIR, key)
+
         def parse() -> str:
             parse_project(project)
+            _keep_partial_parse(project, *early_parse)
             return (project.target_dir / "manifest.json").read_text(encoding="utf-8")
 
-        cache_dir = source_dir / "target" / "dbt_assets_cache"
         text, _, cache_problem = manifest_entry(cache_dir, key, project.project_dir, parse)
         # Kept only when the parse wrote nothing but folders of its own (target/, logs/): a
         # project whose copy holds one of them already (a folder named `target` that is not
@@ -124,7 +143,21 @@ def prepare_manifest(source_dir: Path, workdir: Path | None = None) -> PreparedM
         cache_problem=cache_problem,
         user_manifest_problem=_replace_user_manifest(source_dir / USER_MANIFEST, user_text, signature),
         copy=kept,
+        early_parse=early_parse if cache_problem is None else None,
     )
+
+
+def _keep_partial_parse(project: DbtAssetsProject, cache_dir: Path, key: str) -> None:
+    """Cache the partial-parse file dbt wrote beside the manifest it just parsed (as the
+    worker's cache does, with the folder it was made in), so that the dbt worker starts from
+    it instead of parsing the same files again. A cache that cannot be written costs the
+    worker a parse, no more."""
+    try:
+        content = (project.target_dir / compat.partial_parse_file_name()).read_bytes()
+        write_partial_parse(cache_dir, key, str(project.project_dir), content)
+        prune(cache_dir)
+    except OSError:
+        pass
 
 
 def python_projects_inside(source_dir: Path) -> set[str]:

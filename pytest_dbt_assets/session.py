@@ -270,7 +270,8 @@ class DbtAssetsSession:
             project_dir = self.settings.project_dir
             cache_dir = project_dir / "target" / "dbt_assets_cache" / "partial_parse" if project_dir else None
             remove_stale_folders(basetemp)
-            self.worker = DbtWorker(make_folder(FOLDER_PREFIX), cache_dir)
+            seed = getattr(self.prepared, "early_parse", None)  # start from the start-up parse
+            self.worker = DbtWorker(make_folder(FOLDER_PREFIX), cache_dir, seed)
             self.worker.launch()
         return self.worker
 

@@ -127,9 +127,28 @@ SEED_ROWS_TEST = """
 """
 
 
+def test_worker_starts_from_the_start_up_parse(shop_repo: pytest.Pytester) -> None:
+    """The dbt worker does not parse the project a second time: it starts from the partial-parse
+    file of the parse the plugin made at start-up (cached beside the manifest), dbt accepts it,
+    and seeds still load from the session's folder (dbt keeps their absolute path)."""
+    from pytest_dbt_assets.dbt.partial_parse import CACHE_NOTE
+
+    write_files(shop_repo.path, {"tests/test_seeds.py": SEED_ROWS_TEST})
+    first = shop_repo.path / "first"
+    shop_repo.runpytest(f"--basetemp={first}").assert_outcomes(passed=1)
+    [note] = first.rglob(CACHE_NOTE)
+    made_in, verdict, source = note.read_text().splitlines()
+    assert made_in.startswith("made in ") and "pytest-dbt-assets-" in made_in
+    assert not Path(made_in.removeprefix("made in ")).exists()  # the start-up copy became the session's
+    assert (verdict, source) == ("used by dbt", "from the plugin's start-up parse")
+    # dbt accepted it, so the worker cached no parse of its own
+    assert not list((shop_repo.path / "shop/target/dbt_assets_cache/partial_parse").glob("*.msgpack"))
+
+
 def test_worker_reuses_partial_parse_from_a_deleted_session(shop_repo: pytest.Pytester) -> None:
-    """The dbt worker's parse of a later session starts from the partial-parse file cached by
-    the first; seeds still load, from the new folder (dbt keeps their absolute path)."""
+    """The dbt worker's parse of a later session (whose manifest comes from the cache, with no
+    parse at start-up) starts from the partial-parse file cached by the first session's
+    start-up parse; seeds still load, from the new folder (dbt keeps their absolute path)."""
     import shutil
 
     from pytest_dbt_assets.dbt.partial_parse import CACHE_NOTE
@@ -137,15 +156,14 @@ def test_worker_reuses_partial_parse_from_a_deleted_session(shop_repo: pytest.Py
     write_files(shop_repo.path, {"tests/test_seeds.py": SEED_ROWS_TEST})
     first, second = shop_repo.path / "first", shop_repo.path / "second"
     shop_repo.runpytest(f"--basetemp={first}").assert_outcomes(passed=1)
-    cached = sorted((shop_repo.path / "shop/target/dbt_assets_cache/partial_parse").glob("*.msgpack"))
+    cached = sorted((shop_repo.path / "shop/target/dbt_assets_cache/early_parse").glob("*.msgpack"))
     assert len(cached) == 1
-    assert not list(first.rglob(CACHE_NOTE))  # the first session parsed in full
+    first_note = next(first.rglob(CACHE_NOTE)).read_text()
     shutil.rmtree(first)
     shop_repo.runpytest(f"--basetemp={second}").assert_outcomes(passed=1)
     [note] = second.rglob(CACHE_NOTE)
-    made_in, verdict = note.read_text().splitlines()
-    assert made_in == f"made in {first}/dbt_assets0/project"
-    assert verdict == "used by dbt"
+    assert note.read_text() == first_note  # made in the first session's start-up copy
+    assert note.read_text().splitlines()[1] == "used by dbt"
 
 
 def test_damaged_partial_parse_entry_is_not_trusted(tmp_path: Path) -> None:

@@ -1,6 +1,8 @@
 """The worker's parse: which commands need a manifest, what a parse depends on (its keys),
 and parsing once in the server, starting from dbt's partial-parse file of an earlier session
-kept in the on-disk cache (:mod:`pytest_dbt_assets.cache`).
+kept in the on-disk cache (:mod:`pytest_dbt_assets.cache`), or else from the one of the parse
+the plugin made at start-up (its manifest cache's ``early_parse``): dbt then only checks the
+files instead of parsing them a second time.
 """
 
 from __future__ import annotations
@@ -91,13 +93,18 @@ def _disk_key(request: dict[str, Any], parse_args: list[str]) -> str | None:
 # --- Parsing once in the server ---------------------------------------------------------------
 
 
-def parse_in_server(request: dict[str, Any], parse_args: list[str], cache_dir: Path | None) -> Any:
+def parse_in_server(
+    request: dict[str, Any], parse_args: list[str], cache_dir: Path | None, seed: tuple[Path, str] | None = None
+) -> Any:
     """Parse once in the server, as the request would; None when parsing fails (the child
     then runs the command normally and reports dbt's own error).
 
     With ``cache_dir``, dbt's partial-parse file of an earlier session's identical parse is
     put where dbt looks for it, so dbt only checks the files instead of parsing them; a new
-    or refused one is cached after the parse. Cache trouble only means a full parse.
+    or refused one is cached after the parse. Without one there, ``seed`` (a cache folder and
+    key: the plugin's own parse of the project at start-up) is put there instead; dbt checks
+    it as any partial-parse file (flags, vars, profile, files, env vars) and parses in full
+    what it refuses. Cache trouble only means a full parse.
     """
     from dbt.cli.main import dbtRunner
 
@@ -118,6 +125,10 @@ def parse_in_server(request: dict[str, Any], parse_args: list[str], cache_dir: P
         # The lock makes a concurrent worker wait for this parse, then start from its file.
         with locked(cache_dir / f"{key}.lock") if cache_dir and key else contextlib.nullcontext():
             made_in = _restore_partial_parse(cache_dir, key, target) if cache_dir and key else None
+            seeded = False
+            if made_in is None and seed is not None:
+                made_in = _restore_partial_parse(*seed, target)
+                seeded = made_in is not None
             with compat.partial_parse_ignoring_profile_hash() if made_in else contextlib.nullcontext():
                 result = dbtRunner(callbacks=[note_refusal]).invoke(parse_args)
             if not result.success:
@@ -128,7 +139,10 @@ def parse_in_server(request: dict[str, Any], parse_args: list[str], cache_dir: P
                 compat.move_node_roots(result.result, made_in, request["cwd"])
                 # Says where the manifest came from, for whoever wonders (and the tests).
                 verdict = f"full parse: {'; '.join(refused)}" if refused else "used by dbt"
-                (target / CACHE_NOTE).write_text(f"made in {made_in}\n{verdict}\n", encoding="utf-8")
+                source = "\nfrom the plugin's start-up parse" if seeded else ""
+                (target / CACHE_NOTE).write_text(f"made in {made_in}\n{verdict}{source}\n", encoding="utf-8")
+            # A file dbt accepted keeps the folders it was made in (the seed's are in its own
+            # cache entry already), so only one dbt wrote afresh is cached under this key.
             if cache_dir and key and (made_in is None or refused):
                 _save_partial_parse(cache_dir, key, request["cwd"], target)
         return result.result
@@ -150,7 +164,8 @@ def _restore_partial_parse(cache_dir: Path, key: str, target: Path) -> str | Non
     made_in, content = entry
     target.mkdir(parents=True, exist_ok=True)
     (target / compat.partial_parse_file_name()).write_bytes(content)
-    os.utime(cache_dir / f"{key}.json")
+    with contextlib.suppress(OSError):  # read-only: the entry is only pruned earlier
+        os.utime(cache_dir / f"{key}.json")
     return made_in
 
 

@@ -45,6 +45,7 @@ def serve(server_fd: int, cache_dir: Path | None) -> None:
     compat.warm_dbt_imports()
     print(READY_LINE, flush=True)
     manifests: dict[str, Any] = {}
+    seeds: dict[str, tuple[Path, str]] = {}  # project folder -> the plugin's start-up parse of it
     pending: deque[Any] = deque()  # macros whose templates are not compiled yet
     # The kernel's death signal is the fast way out; the parent check is the sure one (a pytest
     # killed before the signal was asked for, or a signal that never came on a loaded machine
@@ -55,7 +56,7 @@ def serve(server_fd: int, cache_dir: Path | None) -> None:
             continue
         conn, _ = server.accept()
         with conn:
-            _serve_one(server, conn, manifests, cache_dir, pending)
+            _serve_one(server, conn, manifests, cache_dir, pending, seeds)
 
 
 def _serve_one(
@@ -64,18 +65,22 @@ def _serve_one(
     manifests: dict[str, Any],
     cache_dir: Path | None,
     pending: deque[Any],
+    seeds: dict[str, tuple[Path, str]],
 ) -> None:
     reader = conn.makefile("rb")
     line = reader.readline()
     if not line:
         return
     request = json.loads(line)
+    if request.get("seed"):  # the plugin's prepare request says where its start-up parse is cached
+        folder, seed_key = request["seed"]
+        seeds[request["cwd"]] = (Path(folder), seed_key)
     manifest = None
     parse_args = parse_args_of(request["argv"])
     if parse_args is not None:
         key = parse_key(request, parse_args)
         if key not in manifests:
-            manifests[key] = parse_in_server(request, parse_args, cache_dir)
+            manifests[key] = parse_in_server(request, parse_args, cache_dir, seeds.get(request["cwd"]))
             if manifests[key] is not None:
                 pending.extend(manifests[key].macros.values())
         manifest = manifests[key]
@@ -135,11 +140,13 @@ def _run_with_manifest(argv: list[str], manifest: Any) -> int:
     """Run ``dbt <argv>`` with an already parsed manifest; dbt's CLI exit codes."""
     from dbt.cli.main import dbtRunner
 
+    result = dbtRunner(manifest=manifest).invoke(list(argv))
+    # dbt writes manifest.json after parsing, and these commands again when they finish; one
+    # that stopped early (a selection error) wrote none: keep the artifact where users expect it.
     target_path = os.environ.get("DBT_TARGET_PATH")
-    if target_path:  # dbt writes it after parsing; keep the artifact where users expect it
+    if target_path and not os.path.exists(os.path.join(target_path, "manifest.json")):
         os.makedirs(target_path, exist_ok=True)
         compat.write_manifest(manifest, target_path)
-    result = dbtRunner(manifest=manifest).invoke(list(argv))
     if result.success:
         return 0
     return 2 if result.exception is not None else 1

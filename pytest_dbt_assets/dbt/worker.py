@@ -58,8 +58,9 @@ class DbtWorker:
     :meth:`ensure_running`, on the same socket and client script.
     """
 
-    def __init__(self, folder: Path, cache_dir: Path | None = None) -> None:
+    def __init__(self, folder: Path, cache_dir: Path | None = None, seed: tuple[Path, str] | None = None) -> None:
         self.cache_dir = cache_dir
+        self.seed = seed  # where the plugin's start-up parse of the project is cached (folder, key)
         self.folder = folder
         self.executable = folder / CLIENT_NAME
         self.deaths: list[str] = []  # how each worker process of the session died
@@ -192,7 +193,8 @@ class DbtWorker:
         """Ask the worker to parse ``project`` now, as for the plain ``dbt build`` that
         dagster-dbt's ``DbtCliResource.cli`` sends, so the first real command finds the
         manifest ready. Does not wait: the worker answers requests in order. Like dagster-dbt,
-        the folders are set explicitly, so the user's ``DBT_*`` variables cannot redirect it."""
+        the folders are set explicitly, so the user's ``DBT_*`` variables cannot redirect it.
+        With a ``seed``, the worker's parse starts from the plugin's start-up parse."""
         if project.project_dir in self._prepared:
             return
         scratch = str(project.target_dir / "dbt_assets_prepare")
@@ -210,6 +212,7 @@ class DbtWorker:
             "env": env,
             "cwd": str(project.project_dir.resolve()),
             "prepare": True,
+            "seed": [str(self.seed[0]), self.seed[1]] if self.seed is not None else None,
         }
         self._prepare_requests[project.project_dir] = request
         self._send_prepare(project.project_dir, request)
