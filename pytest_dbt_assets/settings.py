@@ -9,7 +9,8 @@ from pathlib import Path
 OPTIONS = {
     "project_dir": (
         "folder holding dbt_project.yml (default: the rootdir, if it holds one, or the dbt "
-        "project of a Dagster components project's DbtProjectComponent)"
+        "projects of a Dagster components project's DbtProjectComponents, each tested on its "
+        "own temporary copy)"
     ),
     "definitions": (
         "`package.module:attr` of your dagster.Definitions (default: a Dagster components "
@@ -33,7 +34,13 @@ FLAGS = {
 
 @dataclass(frozen=True)
 class Settings:
-    """Where the user's dbt project, Dagster definitions and source data are."""
+    """Where the user's dbt project(s), Dagster definitions and source data are.
+
+    ``project_dirs`` holds every dbt project of the code location (several when a components
+    project has several ``DbtProjectComponent``s), ``project_dir`` the first of them: the
+    project whose temporary copy holds the session's database. Given only ``project_dir``,
+    ``project_dirs`` is that one folder.
+    """
 
     rootdir: Path
     project_dir: Path | None
@@ -42,6 +49,13 @@ class Settings:
     runner: str = "worker"
     mermaid: bool = False
     summary: bool = False
+    project_dirs: tuple[Path, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.project_dirs and self.project_dir is not None:
+            object.__setattr__(self, "project_dirs", (self.project_dir,))
+        elif self.project_dirs and self.project_dir is None:
+            object.__setattr__(self, "project_dir", self.project_dirs[0])
 
 
 def resolve_settings(
@@ -74,11 +88,13 @@ def resolve_settings(
     if project_dir is None and (rootdir / "dbt_project.yml").is_file():
         project_dir = rootdir
     definitions = value("definitions")[0]
+    project_dirs: tuple[Path, ...] = (project_dir,) if project_dir is not None else ()
     if project_dir is None or definitions is None:
-        project_dir, definitions = _from_dg_project(rootdir, project_dir, definitions)
+        project_dirs, definitions = _from_dg_project(rootdir, project_dirs, definitions)
     return Settings(
         rootdir=rootdir,
-        project_dir=project_dir,
+        project_dir=project_dirs[0] if project_dirs else None,
+        project_dirs=project_dirs,
         definitions=definitions,
         data_dir=path("data_dir"),
         runner=runner,
@@ -107,22 +123,16 @@ def folder_to_find_dbt(path: str | None, python: str) -> str | None:
 
 
 def _from_dg_project(
-    rootdir: Path, project_dir: Path | None, definitions: str | None
-) -> tuple[Path | None, str | None]:
+    rootdir: Path, project_dirs: tuple[Path, ...], definitions: str | None
+) -> tuple[tuple[Path, ...], str | None]:
     """What a Dagster components project at the rootdir (``[tool.dg.project]`` in
-    pyproject.toml or dg.toml) says where not set: its definitions and its dbt project."""
+    pyproject.toml or dg.toml) says where not set: its definitions and its dbt projects (every
+    ``DbtProjectComponent``'s, in the order of their folders)."""
     from pytest_dbt_assets.components import find_dg_project
 
     dg_project = find_dg_project(rootdir)
     if dg_project is None:
-        return project_dir, definitions
-    if project_dir is None and len(dg_project.dbt_project_dirs) > 1:
-        found = ", ".join(str(path.relative_to(rootdir)) for path in dg_project.dbt_project_dirs)
-        raise ValueError(
-            f"{dg_project.config_file.name} at {rootdir} is a Dagster components project with "
-            f"several DbtProjectComponents ({found}); pytest-dbt-assets tests one dbt project per "
-            "session: set dbt_assets_project_dir in [tool.pytest.ini_options] to the one to test."
-        )
-    if project_dir is None and dg_project.dbt_project_dirs:
-        project_dir = dg_project.dbt_project_dirs[0]
-    return project_dir, definitions if definitions is not None else dg_project.definitions
+        return project_dirs, definitions
+    return project_dirs or dg_project.dbt_project_dirs, (
+        definitions if definitions is not None else dg_project.definitions
+    )
