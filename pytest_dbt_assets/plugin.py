@@ -11,7 +11,7 @@ from pytest_dbt_assets import compat
 from pytest_dbt_assets.errors import DbtAssetsError
 from pytest_dbt_assets.report import SummaryReporter
 from pytest_dbt_assets.session import DbtAssetsSession, MaterializeAssets, SnapshotKeeper, call_arguments, source_rows
-from pytest_dbt_assets.settings import FLAGS, OPTIONS, Settings, resolve_settings
+from pytest_dbt_assets.settings import FLAGS, OPTIONS, SEVERAL, Settings, resolve_settings
 
 if TYPE_CHECKING:
     from dagster import Definitions
@@ -39,8 +39,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("dbt-assets", "dbt + Dagster asset testing (pytest-dbt-assets)")
     for name, help_text in OPTIONS.items():
         flag = "--dbt-assets-" + name.replace("_", "-")
-        group.addoption(flag, dest=f"dbt_assets_{name}", default=None, help=help_text)
-        parser.addini(f"dbt_assets_{name}", help=help_text, default=None)
+        several = name in SEVERAL  # one a line in the ini file, the flag repeated
+        group.addoption(
+            flag, dest=f"dbt_assets_{name}", default=None, help=help_text, action="append" if several else "store"
+        )
+        parser.addini(f"dbt_assets_{name}", help=help_text, default=None, type="linelist" if several else None)
     for name, help_text in FLAGS.items():
         flag = "--dbt-assets-" + name.replace("_", "-")
         group.addoption(flag, dest=f"dbt_assets_{name}", action="store_true", default=None, help=help_text)

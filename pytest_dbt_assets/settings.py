@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 # name -> help text, shared by the ini key `dbt_assets_<name>` and the flag `--dbt-assets-<name>`.
 OPTIONS = {
     "project_dir": (
-        "folder holding dbt_project.yml (default: the rootdir, if it holds one, or the dbt "
+        "folder holding dbt_project.yml, or several (one a line in the ini file; the flag "
+        "repeated) for a code location with several dbt projects (default: the rootdir, if it "
+        "holds one, or the dbt "
         "projects of a Dagster components project's DbtProjectComponents, each tested on its "
         "own temporary copy)"
     ),
@@ -25,6 +28,8 @@ OPTIONS = {
     ),
 }
 RUNNERS = ("worker", "subprocess")
+# Options that take several values: a linelist ini key, a repeatable flag.
+SEVERAL = ("project_dir",)
 # Switches: the ini key takes true/false, the flag turns them on.
 FLAGS = {
     "mermaid": "write each graph snapshot's Mermaid flowchart next to it as a .md file",
@@ -63,19 +68,30 @@ def resolve_settings(
     rootdir: Path,
     ini_dir: Path,
     invocation_dir: Path,
-    cli: dict[str, str | None],
-    ini: dict[str, str | None],
+    cli: Mapping[str, str | list[str] | None],
+    ini: Mapping[str, str | list[str] | None],
     flags: dict[str, bool] | None = None,
 ) -> Settings:
     """Combine command-line and ini values; relative paths resolve against where they were
     written (the ini file's folder, or the folder pytest was started from)."""
 
-    def value(name: str) -> tuple[str | None, Path]:
-        if cli.get(name) is not None:
-            return cli[name], invocation_dir
-        if ini.get(name) is not None and ini[name] != "":
-            return ini[name], ini_dir
+    def given(raw: str | list[str] | None) -> list[str] | None:
+        """Its non-empty values (a key can be a list: ``dbt_assets_project_dir``), or None."""
+        if raw is None:
+            return None
+        values = [item.strip() for item in ([raw] if isinstance(raw, str) else raw) if item.strip()]
+        return values or None
+
+    def values(name: str) -> tuple[list[str] | None, Path]:
+        if (raw := given(cli.get(name))) is not None:
+            return raw, invocation_dir
+        if (raw := given(ini.get(name))) is not None:
+            return raw, ini_dir
         return None, rootdir
+
+    def value(name: str) -> tuple[str | None, Path]:
+        raw, base = values(name)
+        return (raw[-1] if raw is not None else None), base
 
     def path(name: str) -> Path | None:
         raw, base = value(name)
@@ -84,11 +100,12 @@ def resolve_settings(
     runner = value("runner")[0] or "worker"
     if runner not in RUNNERS:
         raise ValueError(f"dbt_assets_runner = {runner!r}: choose one of {', '.join(RUNNERS)}.")
-    project_dir = path("project_dir")
-    if project_dir is None and (rootdir / "dbt_project.yml").is_file():
-        project_dir = rootdir
+    raw_dirs, base = values("project_dir")
+    project_dirs: tuple[Path, ...] = tuple(dict.fromkeys((base / raw).resolve() for raw in raw_dirs or ()))
+    if not project_dirs and (rootdir / "dbt_project.yml").is_file():
+        project_dirs = (rootdir,)
+    project_dir = project_dirs[0] if project_dirs else None
     definitions = value("definitions")[0]
-    project_dirs: tuple[Path, ...] = (project_dir,) if project_dir is not None else ()
     if project_dir is None or definitions is None:
         project_dirs, definitions = _from_dg_project(rootdir, project_dirs, definitions)
     return Settings(

@@ -292,3 +292,101 @@ def test_several_projects_never_reach_the_user_profiles_or_tree(pytester: pytest
         tmp_path / "dagster_home",
     ):
         assert not never_created.exists(), never_created
+
+
+# --- plain @dbt_assets: several folders in dbt_assets_project_dir ---------------------------------
+
+PLAIN_DEFINITIONS = """
+    from pathlib import Path
+
+    import dagster as dg
+    from dagster_dbt import DbtCliResource, DbtProject, dbt_assets
+
+    DBT = Path(__file__).parent.parent / "dbt"
+    shop = DbtProject(project_dir=DBT / "shop")
+    finance = DbtProject(project_dir=DBT / "finance")
+
+
+    @dbt_assets(manifest=shop.manifest_path, project=shop)
+    def shop_dbt_assets(context: dg.AssetExecutionContext, dbt_shop: DbtCliResource):
+        yield from dbt_shop.cli(["build"], context=context).stream()
+
+
+    @dbt_assets(manifest=finance.manifest_path, project=finance)
+    def finance_dbt_assets(context: dg.AssetExecutionContext, dbt_finance: DbtCliResource):
+        yield from dbt_finance.cli(["build"], context=context).stream()
+
+
+    defs = dg.Definitions(
+        assets=[shop_dbt_assets, finance_dbt_assets],
+        resources={
+            "dbt_shop": DbtCliResource(project_dir=shop),
+            "dbt_finance": DbtCliResource(project_dir=finance),
+        },
+    )
+"""
+
+PLAIN_INI = """
+    [tool.pytest.ini_options]
+    pythonpath = ["."]
+    dbt_assets_project_dir = ["dbt/shop", "dbt/finance"]
+    dbt_assets_definitions = "warehouse.definitions:defs"
+"""
+
+PLAIN_TEST = """
+    def test_both_projects(dbt_assets_materialize, dbt_assets_projects, dbt_asset_graph):
+        assert dbt_asset_graph.upstream("revenue") == {"budgets", "orders"}
+        result = dbt_assets_materialize("*revenue")
+        assert result.row_counts == {"budgets": 3, "orders": 4, "raw_orders": 4, "revenue": 3, "stg_orders": 4}
+        assert sorted(dbt_assets_projects) == ["finance", "shop"]
+        assert dbt_assets_projects["finance"].query("select sum(revenue) from revenue") == [(24,)]
+"""
+
+
+def test_dbt_assets_of_two_projects_named_in_the_ini_file(pytester: pytest.Pytester, tmp_path: Path) -> None:
+    """Plain `@dbt_assets(project=DbtProject(...))`, one resource per dbt project: the ini key
+    lists both folders; each DbtCliResource and DbtProject moves to its own project's copy.
+    The user's profiles target an unreachable Postgres, and DBT_* variables are set."""
+    env, log, home = guarded_user_env(tmp_path, PROD_PROFILES + FINANCE_PROD_PROFILES)
+    write_files(
+        pytester.path,
+        {
+            **{"dbt/" + name: content for name, content in SHOP_DBT_FILES.items()},
+            **FINANCE_DBT_FILES,
+            "dbt/shop/profiles.yml": PROD_PROFILES,
+            "dbt/finance/profiles.yml": FINANCE_PROD_PROFILES,
+            "pyproject.toml": PLAIN_INI,
+            "warehouse/__init__.py": "",
+            "warehouse/definitions.py": PLAIN_DEFINITIONS,
+            "tests/test_plain.py": PLAIN_TEST,
+        },
+    )
+    env |= {"DBT_PROFILES_DIR": str(home / ".dbt"), "DBT_TARGET": "local", "DBT_PROFILE": "shop_prod"}
+    before = tree(pytester.path)
+    run = run_pytest(pytester.path, env=env)
+    assert run.returncode == 0, run.stdout[-4000:]
+    assert "1 passed" in run.stdout, run.stdout[-3000:]
+    assert not log.exists() or log.read_text() == "", log.read_text()
+    assert changed_outside_targets(before, tree(pytester.path)) == []
+    assert not (pytester.path / "dbt/shop/local_dev.duckdb").exists()
+    assert not (pytester.path / "dbt/finance/local_dev.duckdb").exists()
+
+
+def test_project_dir_takes_several_folders(tmp_path: Path) -> None:
+    write_files(tmp_path, two_projects_files())
+
+    def resolve(cli: list[str] | None, ini: list[str] | str | None) -> tuple[Path, ...]:
+        return resolve_settings(
+            rootdir=tmp_path,
+            ini_dir=tmp_path / "dbt",
+            invocation_dir=tmp_path,
+            cli={"project_dir": cli},
+            ini={"project_dir": ini},
+        ).project_dirs
+
+    dbt = (tmp_path / "dbt").resolve()
+    assert resolve(None, ["shop", "finance"]) == (dbt / "shop", dbt / "finance")
+    assert resolve(None, "shop") == (dbt / "shop",)
+    # The flag, repeated, wins over the ini key; paths from where pytest was started.
+    assert resolve(["dbt/finance", "dbt/finance"], ["shop"]) == (dbt / "finance",)
+    assert resolve(None, []) == (dbt / "finance", dbt / "shop"), "unset: the components' projects"
