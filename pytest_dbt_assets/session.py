@@ -23,6 +23,7 @@ from pytest_dbt_assets import compat
 from pytest_dbt_assets.errors import (
     DbtAssetsError,
     DbtWorkerRestartedWarning,
+    DefinitionsError,
     ProjectNotFoundError,
     SeveralProjectsError,
 )
@@ -317,6 +318,14 @@ class DbtAssetsSession:
         from pytest_dbt_assets.relocate import relocate_definitions
 
         spec = self.settings.definitions
+        if spec is None and project.others:
+            raise DefinitionsError(
+                f"{len(project.all_projects)} dbt projects are configured "
+                f"({', '.join(str(each.source_dir) for each in project.all_projects)}) and no Dagster "
+                "definitions: the plugin builds default @dbt_assets for one dbt project only. Set "
+                "dbt_assets_definitions in [tool.pytest.ini_options] to the `package.module:attr` of the "
+                "Definitions holding their @dbt_assets."
+            )
         if spec is None:
             defs = build_default_definitions(project)
         else:

@@ -390,3 +390,27 @@ def test_project_dir_takes_several_folders(tmp_path: Path) -> None:
     # The flag, repeated, wins over the ini key; paths from where pytest was started.
     assert resolve(["dbt/finance", "dbt/finance"], ["shop"]) == (dbt / "finance",)
     assert resolve(None, []) == (dbt / "finance", dbt / "shop"), "unset: the components' projects"
+
+
+def test_several_folders_without_definitions_ask_for_them(pytester: pytest.Pytester) -> None:
+    write_files(
+        pytester.path,
+        {
+            **{"dbt/" + name: content for name, content in SHOP_DBT_FILES.items()},
+            **FINANCE_DBT_FILES,
+            "pyproject.toml": '[tool.pytest.ini_options]\ndbt_assets_project_dir = ["dbt/shop", "dbt/finance"]\n',
+            "tests/test_graph.py": "def test_graph(dbt_asset_graph):\n    pass\n",
+        },
+    )
+    result = pytester.runpytest()
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            (
+                "DefinitionsError: 2 dbt projects are configured (*/dbt/shop, */dbt/finance) and no Dagster "
+                "definitions: the plugin builds default @dbt_assets for one dbt project only. Set "
+                "dbt_assets_definitions in ?tool.pytest.ini_options? to the `package.module:attr` of the "
+                "Definitions holding their @dbt_assets."
+            )
+        ]
+    )
