@@ -10,6 +10,7 @@ from pytest_dbt_assets.errors import (
     MaterializationError,
     ProjectNotFoundError,
     SelectionError,
+    SeveralProjectsError,
     SourceDataError,
 )
 from pytest_dbt_assets.graph import AssetGraph
@@ -29,6 +30,7 @@ __all__ = [
     "MaterializationError",
     "ProjectNotFoundError",
     "SelectionError",
+    "SeveralProjectsError",
     "SourceDataError",
     "__version__",
 ]

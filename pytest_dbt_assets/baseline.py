@@ -65,12 +65,15 @@ def describe_select(select: str | None) -> str:
 
 
 def baseline_key(project: DbtAssetsProject, select: str | None, data_dir: Path | None, definitions: str | None) -> str:
-    """A hash of what the template's relations are built from: the project's files (with the
-    dbt versions and the env vars it reads), the baseline selection, the files of the data
-    folder, the definitions and the databases sources pin."""
+    """A hash of what the template's relations are built from: the files of the project and of
+    the code location's other dbt projects (with the dbt versions and the env vars they read),
+    the baseline selection, the files of the data folder, the definitions and the databases
+    sources pin."""
     digest = hashlib.sha256()
-    project_files = fingerprint(
-        project.project_dir, profile=project.profile_name, target=project.target_name, skip=("target", "logs")
+    # Every dbt project of the code location (they share the test database).
+    project_files = "\n".join(
+        fingerprint(each.project_dir, profile=each.profile_name, target=each.target_name, skip=("target", "logs"))
+        for each in project.all_projects
     )
     digest.update(f"{FORMAT}\n{project_files}\nselect={select!r}\ndefinitions={definitions!r}\n".encode())
     digest.update(f"attached={sorted(project.attached_databases)}\n".encode())

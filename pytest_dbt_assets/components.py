@@ -180,13 +180,15 @@ def isolate_components(defs: Definitions, project: DbtAssetsProject) -> Definiti
     backfill policy, and runs the component's own ``execute(context, dbt)`` (so subclasses,
     ``cli_args`` and ``include_metadata`` behave as in production) with the resource under
     ``dbt_assets_component_dbt_<op name>``, a ``DbtCliResource`` of ``project`` that
-    ``relocate.py`` binds to the temporary project like any other.
+    ``relocate.py`` binds to the temporary project like any other. With several dbt
+    projects, each component's resource is the temporary copy of its own dbt project
+    (matched by the name in its manifest).
     """
     from dagster import AssetsDefinition
     from dagster_dbt import DbtCliResource
     from dagster_shared.record import replace
 
-    from pytest_dbt_assets.compat import dbt_component_of
+    from pytest_dbt_assets.compat import dbt_assets_manifest, dbt_component_of
     from pytest_dbt_assets.relocate import relocated_cli_resource
 
     assets: list[Any] = []
@@ -199,7 +201,8 @@ def isolate_components(defs: Definitions, project: DbtAssetsProject) -> Definiti
         component, resolution_context = found
         key = COMPONENT_RESOURCE_PREFIX + re.sub(r"\W", "_", item.op.name)
         assets.append(_component_assets(item, component, resolution_context, key))
-        resources[key] = relocated_cli_resource(DbtCliResource(project_dir=str(project.project_dir)), project)
+        own = project.counterpart(name=(dbt_assets_manifest(item)[0].get("metadata") or {}).get("project_name"))
+        resources[key] = relocated_cli_resource(DbtCliResource(project_dir=str(own.project_dir)), own)
     if not resources:
         return defs
     isolated: Definitions = replace(defs, assets=assets, resources={**(defs.resources or {}), **resources})

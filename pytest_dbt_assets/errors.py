@@ -25,6 +25,10 @@ class ProjectNotFoundError(DbtAssetsError):
     """The configured folder holds no dbt_project.yml."""
 
 
+class SeveralProjectsError(DbtAssetsError):
+    """One dbt project was asked for (``dbt_assets_project``) where the code location has several."""
+
+
 class DbtCommandError(DbtAssetsError):
     """A dbt command (parse, deps, seed, ...) against the temporary project failed."""
 

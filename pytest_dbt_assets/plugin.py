@@ -19,7 +19,7 @@ from pytest_dbt_assets.session import (
     source_rows,
     starts_from_baseline,
 )
-from pytest_dbt_assets.settings import FLAGS, OPTIONS, Settings, resolve_settings
+from pytest_dbt_assets.settings import FLAGS, OPTIONS, SEVERAL, Settings, resolve_settings
 
 if TYPE_CHECKING:
     from dagster import Definitions
@@ -48,8 +48,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("dbt-assets", "dbt + Dagster asset testing (pytest-dbt-assets)")
     for name, help_text in OPTIONS.items():
         flag = "--dbt-assets-" + name.replace("_", "-")
-        group.addoption(flag, dest=f"dbt_assets_{name}", default=None, help=help_text)
-        parser.addini(f"dbt_assets_{name}", help=help_text, default=None)
+        several = name in SEVERAL  # one a line in the ini file, the flag repeated
+        group.addoption(
+            flag, dest=f"dbt_assets_{name}", default=None, help=help_text, action="append" if several else "store"
+        )
+        parser.addini(f"dbt_assets_{name}", help=help_text, default=None, type="linelist" if several else None)
     for name, help_text in FLAGS.items():
         flag = "--dbt-assets-" + name.replace("_", "-")
         group.addoption(flag, dest=f"dbt_assets_{name}", action="store_true", default=None, help=help_text)
@@ -215,7 +218,27 @@ def _fail(error: DbtAssetsError) -> NoReturn:
 
 
 @pytest.fixture(scope="session")
-def dbt_assets_project(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> DbtAssetsProject:
+def dbt_assets_projects(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, DbtAssetsProject]:
+    """Session: every dbt project of the code location, dbt project name -> temporary project
+    (one entry for most repos; one per ``DbtProjectComponent`` of a components project).
+
+    Each is a copy of the user's dbt project in its own temp folder with its own generated
+    profiles.yml and the plugin's manifest; every profile's single DuckDB target is the same
+    file, so a project that reads another's models as sources finds them, and ``query(sql)``
+    of any of them sees every project's relations.
+    """
+    try:
+        return _session(request.config).build_projects(tmp_path_factory.mktemp("dbt_assets"))
+    except DbtAssetsError as error:
+        _fail(error)
+
+
+@pytest.fixture(scope="session")
+def dbt_assets_project(
+    request: pytest.FixtureRequest, dbt_assets_projects: dict[str, DbtAssetsProject]
+) -> DbtAssetsProject:
     """Session: the user's dbt project copied to a temp folder, with the plugin's manifest.
 
     Its generated profiles.yml has a single DuckDB target inside the temp folder, so no test
@@ -224,16 +247,17 @@ def dbt_assets_project(request: pytest.FixtureRequest, tmp_path_factory: pytest.
     modules that read it at import): this fixture costs no parse, and no copy either when the
     copy made for that parse can be moved here.
     Attributes: ``project_dir``, ``profiles_dir``, ``duckdb_path``, ``manifest``; methods
-    ``query(sql)`` and ``dbt(*args)``.
+    ``query(sql)`` and ``dbt(*args)``. A code location with several dbt projects fails it:
+    use ``dbt_assets_projects`` there.
     """
     try:
-        return _session(request.config).build_project(tmp_path_factory.mktemp("dbt_assets"))
+        return DbtAssetsSession.single_project(dbt_assets_projects)
     except DbtAssetsError as error:
         _fail(error)
 
 
 @pytest.fixture(scope="session")
-def dbt_assets_defs(request: pytest.FixtureRequest, dbt_assets_project: DbtAssetsProject) -> Definitions:
+def dbt_assets_defs(request: pytest.FixtureRequest, dbt_assets_projects: dict[str, DbtAssetsProject]) -> Definitions:
     """Session: the ``dagster.Definitions`` under test (``dbt_assets_definitions``, or
     ``@dbt_assets`` built from the manifest), with every ``DbtCliResource`` and ``DbtProject``
     pointed at the temporary project and its DuckDB profile.
@@ -241,7 +265,7 @@ def dbt_assets_defs(request: pytest.FixtureRequest, dbt_assets_project: DbtAsset
     Fails when your ``@dbt_assets`` were built from another manifest than the plugin's (your
     module was imported before the plugin could write it)."""
     try:
-        return _session(request.config).load_definitions(dbt_assets_project)
+        return _session(request.config).load_definitions(DbtAssetsSession.main_project(dbt_assets_projects))
     except DbtAssetsError as error:
         _fail(error)
 
@@ -281,7 +305,7 @@ def dbt_assets_data() -> dict[str, Any]:
 
 @pytest.fixture(scope="session")
 def dbt_assets_dbt_executable(
-    request: pytest.FixtureRequest, dbt_assets_project: DbtAssetsProject
+    request: pytest.FixtureRequest, dbt_assets_projects: dict[str, DbtAssetsProject]
 ) -> Iterator[str | None]:
     """Session: the dbt executable every ``DbtCliResource`` runs during materializations.
 
@@ -301,7 +325,7 @@ def dbt_assets_dbt_executable(
         return
     try:
         try:
-            executable = session.dbt_executable(dbt_assets_project)
+            executable = session.dbt_executable(DbtAssetsSession.main_project(dbt_assets_projects))
         except DbtAssetsError as error:
             _fail(error)
         yield executable
@@ -312,7 +336,7 @@ def dbt_assets_dbt_executable(
 @pytest.fixture
 def dbt_assets_materialize(
     request: pytest.FixtureRequest,
-    dbt_assets_project: DbtAssetsProject,
+    dbt_assets_projects: dict[str, DbtAssetsProject],
     dbt_assets_defs: Definitions,
     dbt_assets_resources: Mapping[str, Any],
     dbt_assets_data: Mapping[str, Any],
@@ -333,6 +357,8 @@ def dbt_assets_materialize(
     only its own selection on it.
     """
     session = _session(request.config)
+    # With several dbt projects, the first: it holds the others and their shared database.
+    dbt_assets_project = DbtAssetsSession.main_project(dbt_assets_projects)
     marker = request.node.get_closest_marker(MARKER)
     marked: dict[str, Any] = dict(marker.kwargs) if marker else {}
     data = source_rows(dbt_assets_data, marked)

@@ -52,6 +52,8 @@ class DbtAssetsProject:
         manifest: the parsed manifest (dict), filled in by :func:`manifest.parse_project`.
         attached_databases: name -> DuckDB file of each database a source pins with
             ``database:``, attached in the generated profile (see :func:`attach_pinned_databases`).
+        others: the code location's other dbt projects, each on its own temporary copy and
+            profile, all targeting this project's DuckDB file (see :func:`share_database`).
     """
 
     source_dir: Path
@@ -63,10 +65,32 @@ class DbtAssetsProject:
     target_name: str = TARGET_NAME
     manifest: dict[str, Any] = field(default_factory=dict, repr=False)
     attached_databases: dict[str, Path] = field(default_factory=dict)
+    others: tuple[DbtAssetsProject, ...] = field(default=(), repr=False, compare=False)
 
     @property
     def target_dir(self) -> Path:
         return self.project_dir / "target"
+
+    @property
+    def all_projects(self) -> tuple[DbtAssetsProject, ...]:
+        """This project and the code location's other dbt projects."""
+        return (self, *self.others)
+
+    def counterpart(self, project_dir: Any = None, name: str | None = None) -> DbtAssetsProject:
+        """The temporary project of the user's dbt project at ``project_dir`` (its folder, or
+        its temporary copy's), else the one named ``name``; this project when none matches
+        (with a single dbt project, every ``DbtCliResource`` and ``DbtProject`` is its)."""
+        if not self.others:
+            return self
+        if project_dir is not None:
+            folder = Path(project_dir).resolve()
+            for project in self.all_projects:
+                if folder in (project.source_dir, project.project_dir.resolve()):
+                    return project
+        for project in self.all_projects:
+            if name is not None and name == project.project_name:
+                return project
+        return self
 
     def dbt(self, *args: str, target_path: Path | None = None) -> Any:
         """Run a dbt command in this process against the temporary project.
@@ -228,22 +252,42 @@ def attach_pinned_databases(project: DbtAssetsProject) -> dict[str, Path]:
     database of their warehouse). Each gets a file ``attached/<X>.duckdb`` beside the test
     database, attached as ``X`` in the profile, so the production YAML works unchanged.
     Call it after the manifest is parsed and before dbt runs against the database.
+    Several dbt projects sharing one database (``project.others``) attach the databases all
+    of them pin, so each profile sees the same catalogs.
     """
     catalog = project.duckdb_path.stem.lower()
     names = sorted(
         {
             str(source["database"])
-            for source in project.manifest.get("sources", {}).values()
+            for each in project.all_projects
+            for source in each.manifest.get("sources", {}).values()
             if source.get("database") and str(source["database"]).lower() != catalog
         }
     )
     folder = project.duckdb_path.parent / "attached"
     attached = {name: folder / f"{name}.duckdb" for name in names}
-    if attached != project.attached_databases:
-        folder.mkdir(exist_ok=True)
-        project.attached_databases = attached
-        write_profiles_yml(project.profiles_dir, project.profile_name, project.duckdb_path, attached)
+    for each in project.all_projects:
+        if attached != each.attached_databases:
+            folder.mkdir(exist_ok=True)
+            each.attached_databases = attached
+            write_profiles_yml(each.profiles_dir, each.profile_name, each.duckdb_path, attached)
     return attached
+
+
+def share_database(project: DbtAssetsProject, others: Sequence[DbtAssetsProject]) -> DbtAssetsProject:
+    """Make ``others`` (the code location's other dbt projects, each a temporary copy with its
+    own profile) target ``project``'s DuckDB file, and ``project`` know them.
+
+    One database for the whole code location, as production has one warehouse: a project
+    that reads another's models as sources finds them, one materialization covers them all,
+    and every row count is read from one file. dbt commands run one at a time per
+    materialization, so the file is never opened by two of them at once.
+    """
+    for other in others:
+        other.duckdb_path = project.duckdb_path
+        write_profiles_yml(other.profiles_dir, other.profile_name, other.duckdb_path, project.attached_databases)
+    project.others = tuple(others)
+    return project
 
 
 def _ignore_for(root: Path, skipped_dirs: set[str]) -> Any:

@@ -33,13 +33,17 @@ if TYPE_CHECKING:
 
 
 def relocate_definitions(defs: Definitions, project: DbtAssetsProject) -> Definitions:
-    """Point every ``DbtCliResource`` and every ``DbtProject`` in ``defs`` at ``project``."""
+    """Point every ``DbtCliResource`` and every ``DbtProject`` in ``defs`` at ``project``, or,
+    with several dbt projects (``project.others``), each at its own temporary copy (matched by
+    the user's folder, else by dbt project name; see :meth:`DbtAssetsProject.counterpart`)."""
 
     from pytest_dbt_assets.components import isolate_components
 
     defs = isolate_components(defs, project)
+    main = project
 
     def move(dbt_project: Any) -> Any:
+        project = main.counterpart(getattr(dbt_project, "project_dir", None), getattr(dbt_project, "name", None))
         return moved_dbt_project(
             dbt_project,
             project_dir=project.project_dir,
@@ -64,7 +68,8 @@ def relocate_resources(
     dbt_executable: str | None = None,
     indirect_selection: str | None = None,
 ) -> dict[str, Any]:
-    """Replace each ``DbtCliResource`` with one bound to the temporary project and profile.
+    """Replace each ``DbtCliResource`` with one bound to the temporary project and profile
+    (with several dbt projects, the one of the resource's ``project_dir``).
 
     ``dbt_executable`` replaces the resource's own (the plugin's warm dbt worker);
     ``indirect_selection`` is dbt's ``--indirect-selection`` for the run (None: production's).
@@ -75,7 +80,7 @@ def relocate_resources(
         key: (
             relocated_cli_resource(
                 value,
-                project,
+                project.counterpart(value.project_dir),
                 vars=vars,
                 runs_dir=runs_dir,
                 dbt_executable=dbt_executable,

@@ -20,7 +20,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from pytest_dbt_assets import compat
-from pytest_dbt_assets.errors import DbtAssetsError, DbtWorkerRestartedWarning, ProjectNotFoundError
+from pytest_dbt_assets.errors import (
+    DbtAssetsError,
+    DbtWorkerRestartedWarning,
+    DefinitionsError,
+    ProjectNotFoundError,
+    SeveralProjectsError,
+)
 from pytest_dbt_assets.settings import Settings, folder_to_find_dbt
 
 if TYPE_CHECKING:
@@ -72,6 +78,8 @@ class DbtAssetsSession:
         # The manifest made by start(), or why it could not be made; None before start().
         self.prepared: PreparedManifest | DbtAssetsError | None = None
         self.worker: DbtWorker | None = None
+        # The same for each further dbt project of the code location (settings.project_dirs[1:]).
+        self.prepared_others: dict[Path, PreparedManifest | DbtAssetsError] = {}
         self._early_workdir: Path | None = None
         self._cleanups: list[Callable[[], None]] = []
         self._baseline_key: str | None = None
@@ -95,6 +103,21 @@ class DbtAssetsSession:
             self.prepared = error
         finally:
             compat.forget_dagster_dbt_manifests()
+        self._prepare_other_projects()
+
+    def _prepare_other_projects(self) -> None:
+        """:meth:`start`'s parse for each further dbt project of the code location (several
+        ``DbtProjectComponent``s): each ``target/manifest.json`` becomes the plugin's before
+        any user module reads it. Their copies are made again in :meth:`build_project`."""
+        from pytest_dbt_assets.manifest import prepare_manifest
+
+        for project_dir in self.settings.project_dirs[1:]:
+            try:
+                self.prepared_others[project_dir] = prepare_manifest(project_dir)
+            except DbtAssetsError as error:
+                self.prepared_others[project_dir] = error
+            finally:
+                compat.forget_dagster_dbt_manifests()
 
     def _find_dbt_beside_python(self) -> None:
         """Put ``sys.executable``'s folder on PATH until :meth:`close` when it holds the only dbt."""
@@ -186,10 +209,67 @@ class DbtAssetsSession:
         else:  # start() was not called (the plugin was registered too late): parse here
             load_manifest(project, settings.project_dir / "target" / "dbt_assets_cache")
             write_user_manifest(project)
+        self._build_other_projects(project, workdir)
         attach_pinned_databases(project)
         if self.worker is not None:  # launched at collection: let it parse while Dagster loads
-            self.worker.prepare_build(project)
+            for each in project.all_projects:
+                self.worker.prepare_build(each)
         return project
+
+    def _build_other_projects(self, project: DbtAssetsProject, workdir: Path) -> None:
+        """Each further dbt project of the code location copied into
+        ``workdir/projects/<name>/`` with its own profile and the plugin's manifest, all
+        targeting ``project``'s database (:func:`project.share_database`)."""
+        __tracebackhide__ = True
+        from pytest_dbt_assets.manifest import load_manifest, write_user_manifest
+        from pytest_dbt_assets.project import build_project, share_database
+
+        others = []
+        for project_dir in self.settings.project_dirs[1:]:
+            prepared = self.prepared_others.get(project_dir)
+            if isinstance(prepared, DbtAssetsError):
+                raise prepared.with_traceback(None)
+            folder = workdir / "projects" / project_dir.name
+            folder.mkdir(parents=True)
+            other = build_project(project_dir, folder)
+            if prepared is not None:
+                prepared.install(other)
+            else:
+                load_manifest(other, project_dir / "target" / "dbt_assets_cache")
+                write_user_manifest(other)
+            others.append(other)
+        share_database(project, others)
+
+    def build_projects(self, workdir: Path) -> dict[str, DbtAssetsProject]:
+        """:meth:`build_project`, as dbt project name -> temporary project: one entry per dbt
+        project of the code location, every one targeting the first one's database."""
+        __tracebackhide__ = True
+        project = self.build_project(workdir)
+        return {each.project_name: each for each in project.all_projects}
+
+    @staticmethod
+    def single_project(projects: Mapping[str, DbtAssetsProject]) -> DbtAssetsProject:
+        """The only project of ``projects``.
+
+        Raises:
+            SeveralProjectsError: the code location has several dbt projects.
+        """
+        __tracebackhide__ = True
+        if len(projects) == 1:
+            return next(iter(projects.values()))
+        names = ", ".join(sorted(projects))
+        first = min(projects)
+        raise SeveralProjectsError(
+            f"The code location has {len(projects)} dbt projects ({names}), each on its own temporary "
+            "copy: dbt_assets_project is for a code location with one. Ask for dbt_assets_projects "
+            f'instead, a mapping of dbt project name to project (e.g. dbt_assets_projects["{first}"]'
+            ".dbt(...)); their query() runs on the one test database they share."
+        )
+
+    @staticmethod
+    def main_project(projects: Mapping[str, DbtAssetsProject]) -> DbtAssetsProject:
+        """The project :meth:`build_projects` built first: it holds the others and the database."""
+        return next(iter(projects.values()))
 
     def _take_early_copy(self, workdir: Path) -> DbtAssetsProject | None:
         """The copy :meth:`start` parsed in, moved into ``workdir``, instead of a second copy.
@@ -241,11 +321,25 @@ class DbtAssetsSession:
         from pytest_dbt_assets.relocate import relocate_definitions
 
         spec = self.settings.definitions
+        if spec is None and project.others:
+            raise DefinitionsError(
+                f"{len(project.all_projects)} dbt projects are configured "
+                f"({', '.join(str(each.source_dir) for each in project.all_projects)}) and no Dagster "
+                "definitions: the plugin builds default @dbt_assets for one dbt project only. Set "
+                "dbt_assets_definitions in [tool.pytest.ini_options] to the `package.module:attr` of the "
+                "Definitions holding their @dbt_assets."
+            )
         if spec is None:
             defs = build_default_definitions(project)
         else:
             defs = import_definitions(spec, self.settings.rootdir)
-            validate_same_manifest(defs, project, spec, self.manifest_problem())
+            for each in project.all_projects:
+                problem = (
+                    self.manifest_problem()
+                    if each is project
+                    else getattr(self.prepared_others.get(each.source_dir), "user_manifest_problem", None)
+                )
+                validate_same_manifest(defs, each, spec, problem)
         return relocate_definitions(defs, project)
 
     @staticmethod

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 # name -> help text, shared by the ini key `dbt_assets_<name>` and the flag `--dbt-assets-<name>`.
 OPTIONS = {
     "project_dir": (
-        "folder holding dbt_project.yml (default: the rootdir, if it holds one, or the dbt "
-        "project of a Dagster components project's DbtProjectComponent)"
+        "folder holding dbt_project.yml, or several (one a line in the ini file; the flag "
+        "repeated) for a code location with several dbt projects (default: the rootdir, if it "
+        "holds one, or the dbt "
+        "projects of a Dagster components project's DbtProjectComponents, each tested on its "
+        "own temporary copy)"
     ),
     "definitions": (
         "`package.module:attr` of your dagster.Definitions (default: a Dagster components "
@@ -29,6 +33,8 @@ OPTIONS = {
     ),
 }
 RUNNERS = ("worker", "subprocess")
+# Options that take several values: a linelist ini key, a repeatable flag.
+SEVERAL = ("project_dir",)
 # Switches: the ini key takes true/false, the flag turns them on.
 FLAGS = {
     "mermaid": "write each graph snapshot's Mermaid flowchart next to it as a .md file",
@@ -38,7 +44,13 @@ FLAGS = {
 
 @dataclass(frozen=True)
 class Settings:
-    """Where the user's dbt project, Dagster definitions and source data are."""
+    """Where the user's dbt project(s), Dagster definitions and source data are.
+
+    ``project_dirs`` holds every dbt project of the code location (several when a components
+    project has several ``DbtProjectComponent``s), ``project_dir`` the first of them: the
+    project whose temporary copy holds the session's database. Given only ``project_dir``,
+    ``project_dirs`` is that one folder.
+    """
 
     rootdir: Path
     project_dir: Path | None
@@ -48,6 +60,13 @@ class Settings:
     mermaid: bool = False
     summary: bool = False
     baseline_select: str | None = None
+    project_dirs: tuple[Path, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.project_dirs and self.project_dir is not None:
+            object.__setattr__(self, "project_dirs", (self.project_dir,))
+        elif self.project_dirs and self.project_dir is None:
+            object.__setattr__(self, "project_dir", self.project_dirs[0])
 
 
 def resolve_settings(
@@ -55,19 +74,30 @@ def resolve_settings(
     rootdir: Path,
     ini_dir: Path,
     invocation_dir: Path,
-    cli: dict[str, str | None],
-    ini: dict[str, str | None],
+    cli: Mapping[str, str | list[str] | None],
+    ini: Mapping[str, str | list[str] | None],
     flags: dict[str, bool] | None = None,
 ) -> Settings:
     """Combine command-line and ini values; relative paths resolve against where they were
     written (the ini file's folder, or the folder pytest was started from)."""
 
-    def value(name: str) -> tuple[str | None, Path]:
-        if cli.get(name) is not None:
-            return cli[name], invocation_dir
-        if ini.get(name) is not None and ini[name] != "":
-            return ini[name], ini_dir
+    def given(raw: str | list[str] | None) -> list[str] | None:
+        """Its non-empty values (a key can be a list: ``dbt_assets_project_dir``), or None."""
+        if raw is None:
+            return None
+        values = [item.strip() for item in ([raw] if isinstance(raw, str) else raw) if item.strip()]
+        return values or None
+
+    def values(name: str) -> tuple[list[str] | None, Path]:
+        if (raw := given(cli.get(name))) is not None:
+            return raw, invocation_dir
+        if (raw := given(ini.get(name))) is not None:
+            return raw, ini_dir
         return None, rootdir
+
+    def value(name: str) -> tuple[str | None, Path]:
+        raw, base = values(name)
+        return (raw[-1] if raw is not None else None), base
 
     def path(name: str) -> Path | None:
         raw, base = value(name)
@@ -76,15 +106,18 @@ def resolve_settings(
     runner = value("runner")[0] or "worker"
     if runner not in RUNNERS:
         raise ValueError(f"dbt_assets_runner = {runner!r}: choose one of {', '.join(RUNNERS)}.")
-    project_dir = path("project_dir")
-    if project_dir is None and (rootdir / "dbt_project.yml").is_file():
-        project_dir = rootdir
+    raw_dirs, base = values("project_dir")
+    project_dirs: tuple[Path, ...] = tuple(dict.fromkeys((base / raw).resolve() for raw in raw_dirs or ()))
+    if not project_dirs and (rootdir / "dbt_project.yml").is_file():
+        project_dirs = (rootdir,)
+    project_dir = project_dirs[0] if project_dirs else None
     definitions = value("definitions")[0]
     if project_dir is None or definitions is None:
-        project_dir, definitions = _from_dg_project(rootdir, project_dir, definitions)
+        project_dirs, definitions = _from_dg_project(rootdir, project_dirs, definitions)
     return Settings(
         rootdir=rootdir,
-        project_dir=project_dir,
+        project_dir=project_dirs[0] if project_dirs else None,
+        project_dirs=project_dirs,
         definitions=definitions,
         data_dir=path("data_dir"),
         runner=runner,
@@ -114,22 +147,16 @@ def folder_to_find_dbt(path: str | None, python: str) -> str | None:
 
 
 def _from_dg_project(
-    rootdir: Path, project_dir: Path | None, definitions: str | None
-) -> tuple[Path | None, str | None]:
+    rootdir: Path, project_dirs: tuple[Path, ...], definitions: str | None
+) -> tuple[tuple[Path, ...], str | None]:
     """What a Dagster components project at the rootdir (``[tool.dg.project]`` in
-    pyproject.toml or dg.toml) says where not set: its definitions and its dbt project."""
+    pyproject.toml or dg.toml) says where not set: its definitions and its dbt projects (every
+    ``DbtProjectComponent``'s, in the order of their folders)."""
     from pytest_dbt_assets.components import find_dg_project
 
     dg_project = find_dg_project(rootdir)
     if dg_project is None:
-        return project_dir, definitions
-    if project_dir is None and len(dg_project.dbt_project_dirs) > 1:
-        found = ", ".join(str(path.relative_to(rootdir)) for path in dg_project.dbt_project_dirs)
-        raise ValueError(
-            f"{dg_project.config_file.name} at {rootdir} is a Dagster components project with "
-            f"several DbtProjectComponents ({found}); pytest-dbt-assets tests one dbt project per "
-            "session: set dbt_assets_project_dir in [tool.pytest.ini_options] to the one to test."
-        )
-    if project_dir is None and dg_project.dbt_project_dirs:
-        project_dir = dg_project.dbt_project_dirs[0]
-    return project_dir, definitions if definitions is not None else dg_project.definitions
+        return project_dirs, definitions
+    return project_dirs or dg_project.dbt_project_dirs, (
+        definitions if definitions is not None else dg_project.definitions
+    )

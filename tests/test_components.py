@@ -163,13 +163,13 @@ def test_ini_keys_win_over_the_dg_project(tmp_path: Path) -> None:
     assert settings.definitions == "mine.defs:defs"
 
 
-def test_several_dbt_components_ask_for_the_project_dir(tmp_path: Path) -> None:
+def test_several_dbt_components_each_bring_their_dbt_project(tmp_path: Path) -> None:
     files = dg_files()
     files["src/shop_dg/defs/other_dbt/defs.yaml"] = DBT_COMPONENT_YAML.replace("/shop'", "/other'")
     files["other/dbt_project.yml"] = "name: other\n"
     write_files(tmp_path, files)
-    with pytest.raises(ValueError, match=r"several DbtProjectComponents \(other, shop\).*set dbt_assets_project_dir"):
-        resolve_settings(rootdir=tmp_path, ini_dir=tmp_path, invocation_dir=tmp_path, cli={}, ini={})
+    settings = resolve_settings(rootdir=tmp_path, ini_dir=tmp_path, invocation_dir=tmp_path, cli={}, ini={})
+    assert settings.project_dirs == ((tmp_path / "other").resolve(), (tmp_path / "shop").resolve())
 
 
 # --- end to end -----------------------------------------------------------------------------------
