@@ -25,7 +25,7 @@ from pytest_dbt_assets.selection import (
 )
 
 if TYPE_CHECKING:
-    from dagster import AssetKey, Definitions
+    from dagster import AssetKey, Definitions, ExecuteInProcessResult
 
 ROW_COUNT_METADATA_KEY = "dagster/row_count"
 _run_numbers = itertools.count(1)
@@ -118,8 +118,6 @@ def materialize_assets(
             its first failing rows; a Python asset's own exception).
     """
     __tracebackhide__ = True
-    from dagster import materialize
-
     validate_indirect_selection(indirect_selection)
     selected = resolve_selection(defs, select, dbt_select)
     if partition_key is None:
@@ -136,34 +134,16 @@ def materialize_assets(
         attached=project.attached_databases,
     )
     without_data = [source for source in sources if not has_data(source, data or {}, data_dir)]
-    runs_dir = project.target_dir / "dbt_assets_runs" / f"run-{next(_run_numbers)}"
-    bound = relocate_resources(
-        {**(defs.resources or {}), **(resources or {})},
+    result, runs_dir, still_locked = _run(
+        defs,
         project,
-        vars=vars,
-        runs_dir=runs_dir,
+        sorted(selected, key=lambda k: k.to_user_string()),
+        resources=resources,
         dbt_executable=dbt_executable,
+        vars=vars,
+        partition_key=partition_key,
         indirect_selection=indirect_selection,
     )
-    assets = [*(defs.assets or []), *(defs.asset_checks or [])]
-    try:
-        result = materialize(
-            assets,  # type: ignore[arg-type]
-            selection=sorted(selected, key=lambda k: k.to_user_string()),
-            resources=bound,
-            partition_key=partition_key,
-            raise_on_error=False,
-            # Dagster logs every event at DEBUG to the console; pytest would capture ~100
-            # lines per run and show them on failure, where `failures` already says it all.
-            run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
-        )
-    finally:
-        # A step that failed while dbt was still running (Dagster rejected one of its
-        # events) leaves dbt holding the database: stop it before anything opens the file.
-        stop_invocations(runs_dir)
-        release_duckdb()
-    still_locked = wait_until_free(project.duckdb_path, project.attached_databases)
-
     materialization = describe_result(defs, project, nodes, selected, result, runs_dir, without_data=without_data)
     if still_locked:
         materialization.failures.append(
@@ -201,7 +181,7 @@ def build_baseline(
         MaterializationError: a model failed; the message lists the failures.
     """
     __tracebackhide__ = True
-    from dagster import AssetSelection, materialize
+    from dagster import AssetSelection
 
     selected = resolve_selection(defs, None, dbt_select or "fqn:*")
     validate_unpartitioned(defs, selected)
@@ -211,24 +191,14 @@ def build_baseline(
     loaded = load_sources(
         project.duckdb_path, sources, provided={}, data_dir=data_dir, attached=project.attached_databases
     )
-    runs_dir = project.target_dir / "dbt_assets_runs" / f"run-{next(_run_numbers)}"
-    bound = relocate_resources(
-        {**(defs.resources or {}), **(resources or {})}, project, runs_dir=runs_dir, dbt_executable=dbt_executable
+    result, runs_dir, still_locked = _run(
+        defs,
+        project,
+        # Without the checks: dagster-dbt then runs no dbt test (indirect selection empty).
+        AssetSelection.assets(*sorted(selected, key=lambda k: k.to_user_string())).without_checks(),
+        resources=resources,
+        dbt_executable=dbt_executable,
     )
-    assets = [*(defs.assets or []), *(defs.asset_checks or [])]
-    try:
-        result = materialize(
-            assets,  # type: ignore[arg-type]
-            # Without the checks: dagster-dbt then runs no dbt test (indirect selection empty).
-            selection=AssetSelection.assets(*sorted(selected, key=lambda k: k.to_user_string())).without_checks(),
-            resources=bound,
-            raise_on_error=False,
-            run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
-        )
-    finally:
-        stop_invocations(runs_dir)
-        release_duckdb()
-    still_locked = wait_until_free(project.duckdb_path, project.attached_databases)
     if still_locked:
         raise MaterializationError(f"the test database is still locked after the baseline's run: {still_locked}", [])
     if not result.success:
@@ -236,6 +206,50 @@ def build_baseline(
         failures = describe_result(defs, project, nodes, selected, result, runs_dir, without_data=without_data).failures
         raise MaterializationError("Materialization failed:\n" + "\n".join(f"- {line}" for line in failures), failures)
     return loaded
+
+
+def _run(
+    defs: Definitions,
+    project: DbtAssetsProject,
+    selection: Any,
+    *,
+    resources: Mapping[str, Any] | None,
+    dbt_executable: str | None,
+    vars: Mapping[str, Any] | None = None,
+    partition_key: str | None = None,
+    indirect_selection: str | None = None,
+) -> tuple[ExecuteInProcessResult, Path, str | None]:
+    """One in-process Dagster run of ``selection`` with every dbt resource moved to ``project``:
+    the run's result, its runs folder, and what still holds the test database (None: free)."""
+    from dagster import materialize
+
+    runs_dir = project.target_dir / "dbt_assets_runs" / f"run-{next(_run_numbers)}"
+    bound = relocate_resources(
+        {**(defs.resources or {}), **(resources or {})},
+        project,
+        vars=vars,
+        runs_dir=runs_dir,
+        dbt_executable=dbt_executable,
+        indirect_selection=indirect_selection,
+    )
+    assets = [*(defs.assets or []), *(defs.asset_checks or [])]
+    try:
+        result = materialize(
+            assets,  # type: ignore[arg-type]
+            selection=selection,
+            resources=bound,
+            partition_key=partition_key,
+            raise_on_error=False,
+            # Dagster logs every event at DEBUG to the console; pytest would capture ~100
+            # lines per run and show them on failure, where `failures` already says it all.
+            run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
+        )
+    finally:
+        # A step that failed while dbt was still running (Dagster rejected one of its
+        # events) leaves dbt holding the database: stop it before anything opens the file.
+        stop_invocations(runs_dir)
+        release_duckdb()
+    return result, runs_dir, wait_until_free(project.duckdb_path, project.attached_databases)
 
 
 def selected_relations(nodes: DbtNodes, selected: set[AssetKey]) -> list[tuple[str, str, str]]:
