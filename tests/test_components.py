@@ -313,6 +313,25 @@ ISOLATION_TEST = """
 """
 
 
+def run_one_test_guarded(repo: Path, env: dict[str, str], log: Path, home: Path, tmp_path: Path) -> None:
+    """Run the repo's one test in ``env`` (from ``guarded_user_env``) with every variable that
+    could point dbt or Dagster elsewhere set as a `dg dev` user has them: DBT_* at the user's
+    profiles, their local target and a target path outside the repo, `DAGSTER_IS_DEV_CLI`;
+    the test passes and nothing connected to the unreachable warehouse."""
+    env = env | {
+        "DBT_PROFILES_DIR": str(home / ".dbt"),
+        "DBT_TARGET": "local",
+        "DBT_PROFILE": "shop_prod",
+        "DBT_TARGET_PATH": str(tmp_path / "elsewhere"),
+        "DAGSTER_IS_DEV_CLI": "1",
+        "DAGSTER_HOME": str(tmp_path / "dagster_home"),
+    }
+    run = run_pytest(repo, env=env)
+    assert run.returncode == 0, run.stdout[-4000:]
+    assert "1 passed" in run.stdout, run.stdout[-3000:]
+    assert not log.exists() or log.read_text() == "", log.read_text()
+
+
 def test_components_never_reach_the_user_profile_or_tree(pytester: pytest.Pytester, tmp_path: Path) -> None:
     """The user's profile targets an unreachable Postgres, DBT_* variables point at the user's
     profiles and a local DuckDB, and `dg dev`'s variable is set (Dagster would then refresh the
@@ -322,19 +341,8 @@ def test_components_never_reach_the_user_profile_or_tree(pytester: pytest.Pytest
         pytester.path,
         {**dg_files(), "shop/profiles.yml": PROD_PROFILES, "tests/test_run.py": ISOLATION_TEST},
     )
-    env |= {
-        "DBT_PROFILES_DIR": str(home / ".dbt"),
-        "DBT_TARGET": "local",
-        "DBT_PROFILE": "shop_prod",
-        "DBT_TARGET_PATH": str(tmp_path / "elsewhere"),
-        "DAGSTER_IS_DEV_CLI": "1",
-        "DAGSTER_HOME": str(tmp_path / "dagster_home"),
-    }
     before = tree(pytester.path)
-    run = run_pytest(pytester.path, env=env)
-    assert run.returncode == 0, run.stdout[-4000:]
-    assert "1 passed" in run.stdout, run.stdout[-3000:]
-    assert not log.exists() or log.read_text() == "", log.read_text()
+    run_one_test_guarded(pytester.path, env, log, home, tmp_path)
     assert changed_outside_target(before, tree(pytester.path)) == []
     assert not list(pytester.path.rglob(".local_defs_state"))
     for never_created in (

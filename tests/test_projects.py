@@ -17,7 +17,14 @@ import pytest
 from pytest_dbt_assets.components import find_dg_project
 from pytest_dbt_assets.settings import resolve_settings
 from tests.repos import SHOP_DBT_FILES, run_pytest, write_files
-from tests.test_components import DG_DEFINITIONS, DG_PYPROJECT, INSTALLED_PACKAGE_CONFTEST, SCORES_PY, tree
+from tests.test_components import (
+    DG_DEFINITIONS,
+    DG_PYPROJECT,
+    INSTALLED_PACKAGE_CONFTEST,
+    SCORES_PY,
+    run_one_test_guarded,
+    tree,
+)
 from tests.test_isolation import PROD_PROFILES, guarded_user_env
 
 FINANCE_DBT_FILES: dict[str, str] = {
@@ -266,19 +273,8 @@ def test_several_projects_never_reach_the_user_profiles_or_tree(pytester: pytest
             "tests/test_run.py": ISOLATION_TEST,
         },
     )
-    env |= {
-        "DBT_PROFILES_DIR": str(home / ".dbt"),
-        "DBT_TARGET": "local",
-        "DBT_PROFILE": "shop_prod",
-        "DBT_TARGET_PATH": str(tmp_path / "elsewhere"),
-        "DAGSTER_IS_DEV_CLI": "1",
-        "DAGSTER_HOME": str(tmp_path / "dagster_home"),
-    }
     before = tree(pytester.path)
-    run = run_pytest(pytester.path, env=env)
-    assert run.returncode == 0, run.stdout[-4000:]
-    assert "1 passed" in run.stdout, run.stdout[-3000:]
-    assert not log.exists() or log.read_text() == "", log.read_text()
+    run_one_test_guarded(pytester.path, env, log, home, tmp_path)
     assert changed_outside_targets(before, tree(pytester.path)) == []
     assert not list(pytester.path.rglob(".local_defs_state"))
     for folder in ("dbt/shop", "dbt/finance"):
