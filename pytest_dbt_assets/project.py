@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 
 from pytest_dbt_assets.dbt.runner import describe_dbt_failure, run_dbt
-from pytest_dbt_assets.errors import DbtCommandError, ProjectNotFoundError
+from pytest_dbt_assets.errors import DbtCommandError, DefinitionsError, ProjectNotFoundError
 from pytest_dbt_assets.isolation import run_read_only, validate_dbt_args
 
 TARGET_NAME = "dbt_assets"
@@ -79,18 +79,40 @@ class DbtAssetsProject:
     def counterpart(self, project_dir: Any = None, name: str | None = None) -> DbtAssetsProject:
         """The temporary project of the user's dbt project at ``project_dir`` (its folder, or
         its temporary copy's), else the one named ``name``; this project when none matches
-        (with a single dbt project, every ``DbtCliResource`` and ``DbtProject`` is its)."""
-        if not self.others:
-            return self
+        (with a single dbt project, every ``DbtCliResource`` and ``DbtProject`` is its).
+
+        Raises:
+            DefinitionsError: ``project_dir`` is another dbt project than those under test
+                (its ``dbt_project.yml`` has another name): testing this one in its place
+                would pass while wrong.
+        """
         if project_dir is not None:
             folder = Path(project_dir).resolve()
             for project in self.all_projects:
                 if folder in (project.source_dir, project.project_dir.resolve()):
                     return project
+            self._validate_not_foreign(folder)
+        if not self.others:
+            return self
         for project in self.all_projects:
             if name is not None and name == project.project_name:
                 return project
         return self
+
+    def _validate_not_foreign(self, folder: Path) -> None:
+        try:
+            data = yaml.safe_load((folder / "dbt_project.yml").read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError):
+            return  # not a dbt project (a packaged copy not made yet, a relative path)
+        name = data.get("name") if isinstance(data, dict) else None
+        if name is None or any(name == project.project_name for project in self.all_projects):
+            return
+        tested = ", ".join(f"{project.project_name} ({project.source_dir})" for project in self.all_projects)
+        raise DefinitionsError(
+            f"Your definitions use the dbt project {name!r} at {folder}, which is not under test "
+            f"(the plugin tests {tested}). Set `dbt_assets_project_dir` in [tool.pytest.ini_options] "
+            "to its folder, or to every dbt project of the code location (one a line)."
+        )
 
     def dbt(self, *args: str, target_path: Path | None = None) -> Any:
         """Run a dbt command in this process against the temporary project.

@@ -196,8 +196,14 @@ class DbtAssetsSession:
 
         settings, prepared = self.settings, self.prepared
         if settings.project_dir is None:
+            searched = (
+                f", and the package of {settings.definitions} has no DbtProject(project_dir=...) or "
+                "DbtCliResource(project_dir=...) naming one in a form the plugin reads without importing it"
+                if settings.definitions is not None
+                else ""
+            )
             raise ProjectNotFoundError(
-                f"No dbt project to test: the rootdir {settings.rootdir} holds no dbt_project.yml. "
+                f"No dbt project to test: the rootdir {settings.rootdir} holds no dbt_project.yml{searched}. "
                 "Set `dbt_assets_project_dir` in [tool.pytest.ini_options] (or pass "
                 "--dbt-assets-project-dir) to the folder that holds it."
             )

@@ -11,9 +11,9 @@ OPTIONS = {
     "project_dir": (
         "folder holding dbt_project.yml, or several (one a line in the ini file; the flag "
         "repeated) for a code location with several dbt projects (default: the rootdir, if it "
-        "holds one, or the dbt "
-        "projects of a Dagster components project's DbtProjectComponents, each tested on its "
-        "own temporary copy)"
+        "holds one; else the dbt projects of a Dagster components project's "
+        "DbtProjectComponents, or those the definitions' DbtProject(project_dir=...) calls "
+        "name, each tested on its own temporary copy)"
     ),
     "definitions": (
         "`package.module:attr` of your dagster.Definitions (default: a Dagster components "
@@ -103,7 +103,8 @@ def resolve_settings(
         raw, base = value(name)
         return None if raw is None else (base / raw).resolve()
 
-    runner = value("runner")[0] or "worker"
+    runner = value("runner")[0]
+    runner = runner if runner is not None else "worker"
     if runner not in RUNNERS:
         raise ValueError(f"dbt_assets_runner = {runner!r}: choose one of {', '.join(RUNNERS)}.")
     raw_dirs, base = values("project_dir")
@@ -114,6 +115,8 @@ def resolve_settings(
     definitions = value("definitions")[0]
     if project_dir is None or definitions is None:
         project_dirs, definitions = _from_dg_project(rootdir, project_dirs, definitions)
+    if not project_dirs and definitions is not None:
+        project_dirs = _from_dagster_code(rootdir, definitions)
     return Settings(
         rootdir=rootdir,
         project_dir=project_dirs[0] if project_dirs else None,
@@ -144,6 +147,16 @@ def folder_to_find_dbt(path: str | None, python: str) -> str | None:
     if not shutil.which("dbt", path=str(folder)):
         return None
     return str(folder)
+
+
+def _from_dagster_code(rootdir: Path, definitions: str) -> tuple[Path, ...]:
+    """The dbt projects the definitions' package names in its source
+    (``DbtProject(project_dir=...)``, ``DbtCliResource(project_dir=...)``), the package
+    looked for in the rootdir and its ``src/`` (see :mod:`pytest_dbt_assets.discovery`)."""
+    from pytest_dbt_assets.discovery import find_code_dbt_projects, package_folder
+
+    package = package_folder(definitions, (rootdir, rootdir / "src"))
+    return () if package is None else find_code_dbt_projects(package, cwd=rootdir)
 
 
 def _from_dg_project(
