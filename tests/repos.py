@@ -133,9 +133,10 @@ MATERIALIZE_MARTS_TEST = """
 """
 
 
-def run_pytest(cwd: Path, *args: str, env: Mapping[str, str] | None = None, timeout: float = 300):  # type: ignore[no-untyped-def]
+def run_pytest(cwd: Path, *args: str, env: Mapping[str, str] | None = None, timeout: float = 900):  # type: ignore[no-untyped-def]
     """pytest in a fresh interpreter (for what an in-process run cannot show: the
-    environment, leftover processes, signals), quiet and without the cache plugin."""
+    environment, leftover processes, signals), quiet and without the cache plugin.
+    ``timeout`` is a hang guard for a loaded CI machine, never a measure."""
     import subprocess
     import sys
 
