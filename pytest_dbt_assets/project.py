@@ -111,7 +111,8 @@ class DbtAssetsProject:
         raise DefinitionsError(
             f"Your definitions use the dbt project {name!r} at {folder}, which is not under test "
             f"(the plugin tests {tested}). Set `dbt_assets_project_dir` in [tool.pytest.ini_options] "
-            "to its folder, or to every dbt project of the code location (one a line)."
+            "to every dbt project of the code location (a TOML list), or leave it unset where the code "
+            "names them (DbtProjectComponent, DbtProject(project_dir=...))."
         )
 
     def dbt(self, *args: str, target_path: Path | None = None) -> Any:
