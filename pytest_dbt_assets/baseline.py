@@ -1,17 +1,20 @@
 """The session baseline: a template DuckDB database with the project (or a configured dbt
-selection) built once per pytest run, which a test that asks for it starts from instead of
+selection) built once and kept for later runs, which a test that asks for it starts from instead of
 an empty database (pytest-postgresql's template database, dbt's ``--defer`` idea).
 
 The template is built lazily by the first test that asks, in that test's own database, then
-copied to ``<shared folder>/dbt_assets_baseline/<key>/``; the xdist workers of one run share
-that folder (``plugin.py`` passes it) and build it once between them, under a file lock.
-The key covers everything the built relations depend on (the project's files, the baseline
-selection, the source data files, the definitions), so a changed model never reuses a
-stale template. Nothing here imports pytest or Dagster: the build itself is a callback.
+copied to ``<store>/dbt_assets_baseline/<key>/``: the dbt project's manifest cache
+(``target/dbt_assets_cache/``), so that later runs reuse it, or the run's shared folder when
+that cache cannot be written. The xdist workers of one run build it once between them, under
+a file lock. The key covers everything the built relations depend on (the project's files,
+the baseline selection, the source data files, the definitions and the Python code around
+them, the versions of the packages that build it), so a changed model or translator never
+reuses a stale template. Nothing here imports pytest or Dagster: the build is a callback.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -22,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pytest_dbt_assets.cache import fingerprint, locked
+from pytest_dbt_assets.cache import fingerprint, locked, package_version
 from pytest_dbt_assets.database import checkpoint
 from pytest_dbt_assets.errors import BaselineError, DbtAssetsError
 
@@ -30,7 +33,14 @@ if TYPE_CHECKING:
     from pytest_dbt_assets.project import DbtAssetsProject
 
 TEMPLATES_FOLDER = "dbt_assets_baseline"
-FORMAT = "baseline-1"
+FORMAT = "baseline-2"
+# Templates a store keeps, the most recently used first (one per content key).
+KEEP_TEMPLATES = 2
+# Past this many Python files under the rootdir the code is not hashed, and the template is
+# kept for the run only (a monorepo: hashing would cost more than it saves).
+MAX_CODE_FILES = 5000
+# Packages whose versions shape what is built, besides dbt's (see cache.fingerprint).
+BUILDERS = ("dagster", "dagster-dbt", "duckdb", "pytest-dbt-assets")
 METADATA_FILE = "baseline.json"
 FAILURE_FILE = "failed.txt"
 # One line per template build, appended: what built it, where, how long it took.
@@ -64,12 +74,45 @@ def describe_select(select: str | None) -> str:
     )
 
 
-def baseline_key(project: DbtAssetsProject, select: str | None, data_dir: Path | None, definitions: str | None) -> str:
+def code_fingerprint(rootdir: Path) -> str | None:
+    """sha256 of the Python code that shapes what the baseline's Dagster run builds (the
+    definitions, their translator and ``@dbt_assets`` body, a conftest.py's
+    ``dbt_assets_resources``): every ``.py`` file under ``rootdir`` but test modules
+    (``test_*.py``, ``*_test.py``), with the versions of Dagster, dagster-dbt, DuckDB and this
+    plugin. None past ``MAX_CODE_FILES`` files."""
+    from pytest_dbt_assets.discovery import python_files
+
+    digest = hashlib.sha256()
+    for name in BUILDERS:
+        digest.update(f"{name}={package_version(name)}\n".encode())
+    count = 0
+    for path in python_files(rootdir):
+        if path.name.startswith("test_") or path.name.endswith("_test.py"):
+            continue
+        count += 1
+        if count > MAX_CODE_FILES:
+            return None
+        try:
+            content = path.read_bytes()
+        except OSError:
+            return None
+        digest.update(str(path.relative_to(rootdir)).encode() + b"\0" + hashlib.sha256(content).digest())
+    return digest.hexdigest()
+
+
+def baseline_key(
+    project: DbtAssetsProject,
+    select: str | None,
+    data_dir: Path | None,
+    definitions: str | None,
+    code: str | None = None,
+) -> str:
     """A hash of what the template's relations are built from: the files of the project and of
     the code location's other dbt projects (with the dbt versions and the env vars they read),
-    the baseline selection, the files of the data folder, the definitions and the databases
-    sources pin."""
+    the baseline selection, the files of the data folder, the definitions, the databases
+    sources pin and ``code`` (:func:`code_fingerprint`)."""
     digest = hashlib.sha256()
+    digest.update(f"code={code}\n".encode())
     # Every dbt project of the code location (they share the test database).
     project_files = "\n".join(
         fingerprint(each.project_dir, profile=each.profile_name, target=each.target_name, skip=("target", "logs"))
@@ -99,15 +142,20 @@ def ensure_template(
     project: DbtAssetsProject,
     select: str | None,
     build: Callable[[], Sequence[str]],
+    *,
+    run_folder: Path | None = None,
 ) -> tuple[Template, bool]:
-    """The template for ``key`` under ``folder``, built with ``build()`` when no process of the
-    run has built it yet; returns it and whether it was built here (then ``project``'s
-    database already holds it).
+    """The template for ``key`` under ``folder``, built with ``build()`` when no process has
+    built it yet; returns it and whether it was built here (then ``project``'s database
+    already holds it).
 
     ``build()`` builds the baseline into ``project``'s database (reset first, here) and
     returns the labels of the sources it loaded; every connection to the files must be
-    closed when it returns. A failed build is remembered, so that the other tests (and xdist
-    workers) asking for the baseline fail with the same message instead of building again.
+    closed when it returns. A failed build is remembered in ``run_folder`` (default
+    ``folder``), the folder of this run only, so that the other tests (and xdist workers)
+    asking for the baseline fail with the same message instead of building again, and the
+    next run tries again. Past ``KEEP_TEMPLATES``, the least recently used templates of
+    ``folder`` are removed.
 
     Raises:
         BaselineError: the build failed (now or in another process of the run).
@@ -115,12 +163,15 @@ def ensure_template(
     __tracebackhide__ = True
     root = folder / TEMPLATES_FOLDER
     template_dir = root / key
+    failure_file = (run_folder or folder) / TEMPLATES_FOLDER / key / FAILURE_FILE
     with locked(root / f"{key}.lock"):
         found = read_template(template_dir)
         if found is not None:
+            with contextlib.suppress(OSError):  # most recently used: kept longest
+                os.utime(template_dir / METADATA_FILE)
             return found, False
-        if (template_dir / FAILURE_FILE).is_file():
-            raise BaselineError((template_dir / FAILURE_FILE).read_text(encoding="utf-8"))
+        if failure_file.is_file():
+            raise BaselineError(failure_file.read_text(encoding="utf-8"))
         project.reset_database()
         started = time.perf_counter()
         try:
@@ -133,8 +184,8 @@ def ensure_template(
                 "Fix the models it names, narrow dbt_assets_baseline_select to what builds, or drop "
                 "baseline=True from the tests (they then build their own upstream)."
             )
-            template_dir.mkdir(parents=True, exist_ok=True)
-            (template_dir / FAILURE_FILE).write_text(message, encoding="utf-8")
+            failure_file.parent.mkdir(parents=True, exist_ok=True)
+            failure_file.write_text(message, encoding="utf-8")
             raise BaselineError(message) from None
         seconds = time.perf_counter() - started
         checkpoint(project.duckdb_path, project.attached_databases)
@@ -150,7 +201,28 @@ def ensure_template(
         os.rename(staging, template_dir)
         with open(root / BUILD_LOG, "a", encoding="utf-8") as log:
             log.write(f"{key} built by pid {os.getpid()} in {seconds:.2f} s: {describe_select(select)}\n")
+        _remove_least_recently_used(root, keep=template_dir)
         return Template(folder=template_dir, select=select, sources=sources), True
+
+
+def _remove_least_recently_used(root: Path, keep: Path) -> None:
+    """Remove the templates under ``root`` past the ``KEEP_TEMPLATES`` most recently used
+    (``keep``, just built, among them)."""
+
+    def last_used(template_dir: Path) -> float:
+        try:
+            return (template_dir / METADATA_FILE).stat().st_mtime
+        except OSError:
+            return 0.0
+
+    others = sorted(
+        (path for path in root.iterdir() if path.is_dir() and path != keep and not path.name.startswith(".")),
+        key=last_used,
+        reverse=True,
+    )
+    for stale in others[KEEP_TEMPLATES - 1 :]:
+        if (stale / METADATA_FILE).is_file():
+            shutil.rmtree(stale, ignore_errors=True)
 
 
 def read_template(template_dir: Path) -> Template | None:

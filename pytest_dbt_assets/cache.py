@@ -37,7 +37,7 @@ def fingerprint(project_dir: Path, *, profile: str, target: str, skip: Collectio
     digest = hashlib.sha256()
     env_names: set[str] = set()
     for name in ("dbt-core", "dbt-duckdb", "dbt-adapters"):
-        digest.update(f"{name}={_version(name)}\n".encode())
+        digest.update(f"{name}={package_version(name)}\n".encode())
     digest.update(f"format={FORMAT} profile={profile} target={target}\n".encode())
     for path in sorted(p for p in project_dir.rglob("*") if p.is_file()):
         if path.relative_to(project_dir).parts[0] in skip:
@@ -52,7 +52,7 @@ def fingerprint(project_dir: Path, *, profile: str, target: str, skip: Collectio
     return digest.hexdigest()
 
 
-def _version(distribution: str) -> str:
+def package_version(distribution: str) -> str:
     try:
         return metadata.version(distribution)
     except metadata.PackageNotFoundError:

@@ -19,6 +19,7 @@ Anything else (an environment variable, a function call) is not guessed: such co
 from __future__ import annotations
 
 import ast
+import itertools
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -42,7 +43,7 @@ def find_code_dbt_projects(package_dir: Path, *, cwd: Path) -> tuple[Path, ...]:
         (PosixPath('/repo/dbt/shop'),)
     """
     found: set[Path] = set()
-    for path in _python_files(package_dir):
+    for path in itertools.islice(python_files(package_dir), _MAX_FILES):
         try:
             source = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError):
@@ -72,21 +73,19 @@ def package_folder(module: str, search: tuple[Path, ...]) -> Path | None:
     return None
 
 
-def _python_files(package_dir: Path) -> Iterator[Path]:
-    if package_dir.is_file():
-        yield package_dir
+def python_files(root: Path) -> Iterator[Path]:
+    """The ``.py`` files of ``root`` (a folder, or one module file), in a stable order,
+    leaving out virtualenvs, hidden folders, caches, ``target/`` and ``dbt_packages/``."""
+    if root.is_file():
+        yield root
         return
-    count = 0
-    for folder, dirs, files in os.walk(package_dir):
-        dirs[:] = sorted(d for d in dirs if d not in _SKIPPED_DIRS and not d.startswith("."))
+    for folder, dirs, files in os.walk(root):
         if "pyvenv.cfg" in files:
             dirs[:] = []
             continue
+        dirs[:] = sorted(d for d in dirs if d not in _SKIPPED_DIRS and not d.startswith("."))
         for name in sorted(files):
             if name.endswith(".py"):
-                count += 1
-                if count > _MAX_FILES:
-                    return
                 yield Path(folder) / name
 
 

@@ -353,7 +353,7 @@ def dbt_assets_materialize(
     dbt's ``--select`` syntax; given both, the run takes their union. ``indirect_selection``
     is dbt's (``eager``, ``cautious``, ``buildable``, ``empty``); None keeps production's.
     ``baseline=True`` (or the marker's): the test's database starts as a copy of the session
-    baseline (``dbt_assets_baseline_select``, built once per run), and the first call builds
+    baseline (``dbt_assets_baseline_select``, built once and kept for later runs), and the first call builds
     only its own selection on it.
     """
     session = _session(request.config)

@@ -83,6 +83,7 @@ class DbtAssetsSession:
         self._early_workdir: Path | None = None
         self._cleanups: list[Callable[[], None]] = []
         self._baseline_key: str | None = None
+        self._baseline_store: Path | None = None  # None: the run's own folder
 
     # -- start-up --------------------------------------------------------------------------
 
@@ -468,9 +469,19 @@ class DbtAssetsSession:
         dbt_executable: str | None,
     ) -> Callable[[set[Any], Any], None]:
         """What puts the session baseline in place for a selection: the template (built with
-        this call's resources when no process of the run has built it), copied into the test
-        database, the selected relations dropped from it."""
-        from pytest_dbt_assets.baseline import baseline_key, copy_template, ensure_template, refuse_overlapping_data
+        this call's resources when no run has built it for the same content), copied into the
+        test database, the selected relations dropped from it.
+
+        Templates are kept in the manifest cache (``<dbt project>/target/dbt_assets_cache/``)
+        for later runs; in ``folder``, the run's, when that cache cannot be used or the code
+        cannot be hashed. A failed build is remembered in ``folder`` only."""
+        from pytest_dbt_assets.baseline import (
+            baseline_key,
+            code_fingerprint,
+            copy_template,
+            ensure_template,
+            refuse_overlapping_data,
+        )
         from pytest_dbt_assets.database import drop_relations
         from pytest_dbt_assets.materialize import build_baseline, selected_relations
 
@@ -479,9 +490,13 @@ class DbtAssetsSession:
         def prepare(selected: set[Any], nodes: DbtNodes) -> None:
             __tracebackhide__ = True
             if self._baseline_key is None:  # what it hashes does not change during a session
+                code = code_fingerprint(settings.rootdir)
                 self._baseline_key = baseline_key(
-                    project, settings.baseline_select, settings.data_dir, settings.definitions
+                    project, settings.baseline_select, settings.data_dir, settings.definitions, code
                 )
+                cache_usable = self.prepared is not None and self.cache_problem is None
+                if code is not None and cache_usable and settings.project_dir is not None:
+                    self._baseline_store = settings.project_dir / "target" / "dbt_assets_cache"
             key = self._baseline_key
 
             def build() -> list[str]:
@@ -494,7 +509,10 @@ class DbtAssetsSession:
                     dbt_executable=dbt_executable,
                 )
 
-            template, built_here = ensure_template(folder, key, project, settings.baseline_select, build)
+            store = self._baseline_store or folder
+            template, built_here = ensure_template(
+                store, key, project, settings.baseline_select, build, run_folder=folder
+            )
             refuse_overlapping_data(template, data or {}, "baseline=True")
             if not built_here:
                 copy_template(template, project)

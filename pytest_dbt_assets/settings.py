@@ -27,7 +27,7 @@ OPTIONS = {
         "plain path: a new dbt process per command)"
     ),
     "baseline_select": (
-        "dbt selection (--select syntax) built once per run into the session baseline that tests "
+        "dbt selection (--select syntax) built once (and kept for later runs) into the session baseline that tests "
         "marked dbt_assets(baseline=True) start from (default: the whole dbt project; dbt tests "
         "are not run)"
     ),

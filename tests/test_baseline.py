@@ -307,9 +307,73 @@ def test_a_changed_model_or_baseline_select_never_reuses_a_stale_template(segmen
     stg.write_text("select id as customer_id, upper(name) as name from {{ ref('raw_customers') }}")
     assert session("three") == "NAMES: ['ANN', 'BOB', 'CY']"
     assert session("four", "+stg_customers +stg_orders") == "NAMES: ['ANN', 'BOB', 'CY']"
-    log = (segments_repo.path / "shared/dbt_assets_baseline/builds.log").read_text().splitlines()
+    log = builds_log(segments_repo.path)
     assert len(log) == 3, log
     assert "the whole dbt project" in log[1] and "dbt_assets_baseline_select = '+stg_customers +stg_orders'" in log[2]
+
+
+def builds_log(repo: Path) -> list[str]:
+    """The lines of the baseline's build log, kept with the templates in the shop project's
+    manifest cache (one line per build, whichever run made it)."""
+    return (repo / "shop/target/dbt_assets_cache/dbt_assets_baseline/builds.log").read_text().splitlines()
+
+
+ON_BASELINE_TEST = """
+    import pytest
+
+
+    @pytest.mark.dbt_assets(baseline=True)
+    def test_on_baseline(dbt_assets_materialize):
+        assert dbt_assets_materialize(dbt_select="customer_segments").row_counts == {
+            "acme/marts/customer_segments": 3
+        }
+"""
+
+
+def test_later_runs_reuse_the_template_until_the_code_around_it_changes(segments_repo: pytest.Pytester) -> None:
+    """The template is kept in the project's manifest cache: the next `pytest` builds nothing.
+    A changed test module keeps it; changed Dagster code (the translator, a conftest.py)
+    builds again, since it shapes what the baseline's Dagster run builds."""
+    write_files(segments_repo.path, {"tests/test_on_baseline.py": ON_BASELINE_TEST})
+
+    def builds_after_a_run() -> int:
+        segments_repo.runpytest().assert_outcomes(passed=1)
+        return len(builds_log(segments_repo.path))
+
+    assert builds_after_a_run() == 1
+    assert builds_after_a_run() == 1, "a later run reuses the template"
+    test_module = segments_repo.path / "tests/test_on_baseline.py"
+    test_module.write_text(test_module.read_text() + "\n# edited\n")
+    assert builds_after_a_run() == 1, "a test module is not part of the key"
+    definitions = segments_repo.path / "shop_dagster/definitions.py"
+    definitions.write_text(definitions.read_text() + "\n# the translator edited\n")
+    assert builds_after_a_run() == 2
+    write_files(segments_repo.path, {"tests/conftest.py": "import pytest\n"})
+    assert builds_after_a_run() == 3
+    # The least recently used are removed: two templates at most.
+    templates = segments_repo.path / "shop/target/dbt_assets_cache/dbt_assets_baseline"
+    assert len([path for path in templates.iterdir() if (path / "baseline.json").is_file()]) == 2
+
+
+def test_a_failed_build_is_tried_again_by_the_next_run(segments_repo: pytest.Pytester) -> None:
+    """A failure is remembered for the run only: a later run builds again (the worker may have
+    been killed, the machine out of memory)."""
+    # A model reading a file outside the project: missing in the first run, so the baseline
+    # fails there with the same content (the same key) it has in the second.
+    outside = segments_repo.path.parent / f"{segments_repo.path.name}-exchange_rates.csv"
+    write_files(
+        segments_repo.path,
+        {
+            "tests/test_on_baseline.py": ON_BASELINE_TEST,
+            "shop/models/staging/stg_rates.sql": f"select * from read_csv_auto('{outside}')",
+        },
+    )
+    result = segments_repo.runpytest()
+    result.assert_outcomes(failed=1)
+    assert "could not be built" in result.stdout.str() and "stg_rates" in result.stdout.str()
+    outside.write_text("currency,rate\nEUR,1.1\n")
+    segments_repo.runpytest().assert_outcomes(passed=1)
+    assert len(builds_log(segments_repo.path)) == 1
 
 
 def run_pytest_script(cwd: Path, work: str, select: str, env: dict[str, str]):  # type: ignore[no-untyped-def]
@@ -354,7 +418,7 @@ def test_xdist_workers_build_the_template_once(segments_repo: pytest.Pytester, t
     assert run.returncode == 0, run.stdout + run.stderr
     assert "6 passed" in run.stdout
     assert sorted(path.name for path in segments_repo.path.glob("worker-*")) == ["worker-gw0", "worker-gw1"]
-    log = (basetemp / "dbt_assets_baseline" / "builds.log").read_text().splitlines()
+    log = builds_log(segments_repo.path)
     assert len(log) == 1, log
 
 
