@@ -25,6 +25,12 @@ PLACEHOLDER = "@@pytest-dbt-assets-project-dir@@"
 _ENV_VAR_USE = re.compile(rb"""env_var\(\s*['"]([^'"]+)['"]""")
 
 
+def cache_folder(project_dir: Path) -> Path:
+    """The plugin's cache in the user's dbt project: manifests, partial-parse files and
+    baseline templates, kept across runs under ``target/`` (which dbt users do not commit)."""
+    return project_dir / "target" / "dbt_assets_cache"
+
+
 def env_vars_read(content: bytes) -> set[str]:
     """Names of the environment variables a project file reads with ``env_var()``."""
     return {name.decode(errors="replace") for name in _ENV_VAR_USE.findall(content)}

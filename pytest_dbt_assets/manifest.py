@@ -13,6 +13,7 @@ from typing import Any
 from pytest_dbt_assets import compat
 from pytest_dbt_assets.cache import (
     PLACEHOLDER,
+    cache_folder,
     cached_manifest_text,
     fingerprint,
     manifest_entry,
@@ -114,7 +115,7 @@ def prepare_manifest(source_dir: Path, workdir: Path | None = None) -> PreparedM
             skip=python_projects_inside(source_dir),
         )
 
-        cache_dir = source_dir / "target" / "dbt_assets_cache"
+        cache_dir = cache_folder(source_dir)
         early_parse = (cache_dir / EARLY_PARSE_DIR, key)
 
         def parse() -> str:

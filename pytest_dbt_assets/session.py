@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from pytest_dbt_assets import compat
+from pytest_dbt_assets.cache import cache_folder
 from pytest_dbt_assets.errors import (
     DbtAssetsError,
     DbtWorkerRestartedWarning,
@@ -214,7 +215,7 @@ class DbtAssetsSession:
         if prepared is not None:
             prepared.install(project)
         else:  # start() was not called (the plugin was registered too late): parse here
-            load_manifest(project, settings.project_dir / "target" / "dbt_assets_cache")
+            load_manifest(project, cache_folder(settings.project_dir))
             write_user_manifest(project)
         self._build_other_projects(project, workdir)
         attach_pinned_databases(project)
@@ -242,7 +243,7 @@ class DbtAssetsSession:
             if prepared is not None:
                 prepared.install(other)
             else:
-                load_manifest(other, project_dir / "target" / "dbt_assets_cache")
+                load_manifest(other, cache_folder(project_dir))
                 write_user_manifest(other)
             others.append(other)
         share_database(project, others)
@@ -369,7 +370,7 @@ class DbtAssetsSession:
             from pytest_dbt_assets.dbt.worker import FOLDER_PREFIX, DbtWorker, remove_stale_folders
 
             project_dir = self.settings.project_dir
-            cache_dir = project_dir / "target" / "dbt_assets_cache" / "partial_parse" if project_dir else None
+            cache_dir = cache_folder(project_dir) / "partial_parse" if project_dir else None
             remove_stale_folders(basetemp)
             seed = getattr(self.prepared, "early_parse", None)  # start from the start-up parse
             self.worker = DbtWorker(make_folder(FOLDER_PREFIX), cache_dir, seed)
@@ -496,7 +497,7 @@ class DbtAssetsSession:
                 )
                 cache_usable = self.prepared is not None and self.cache_problem is None
                 if code is not None and cache_usable and settings.project_dir is not None:
-                    self._baseline_store = settings.project_dir / "target" / "dbt_assets_cache"
+                    self._baseline_store = cache_folder(settings.project_dir)
             key = self._baseline_key
 
             def build() -> list[str]:
