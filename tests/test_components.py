@@ -183,6 +183,15 @@ GRAPH_AND_RUN_TEST = """
     def test_graph_is_what_dagster_resolves(dbt_asset_graph, dbt_assets_snapshot):
         from shop_dg.definitions import defs
 
+        # Read from Dagster's own resolution of the user's definitions, not the plugin's.
+        resolved = defs().resolve_asset_graph()
+        assert dbt_asset_graph.deps == {
+            key.to_user_string(): sorted(parent.to_user_string() for parent in resolved.get(key).parent_keys)
+            for key in resolved.get_all_asset_keys()
+        }
+        assert dbt_asset_graph.groups == {
+            key.to_user_string(): resolved.get(key).group_name for key in resolved.get_all_asset_keys()
+        }
         assert dbt_asset_graph == build_asset_graph(defs())
         assert dbt_asset_graph.upstream("customer_scores") == {"customers"}
         assert dbt_asset_graph == dbt_assets_snapshot
