@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from pytest_dbt_assets.cache import (
 )
 from pytest_dbt_assets.dbt.runner import describe_dbt_failure, run_dbt
 from pytest_dbt_assets.errors import DbtParseError
+from pytest_dbt_assets.owner import make_temp_folder
 from pytest_dbt_assets.project import DbtAssetsProject, build_project, read_project_yml
 
 USER_MANIFEST = Path("target", "manifest.json")
@@ -101,7 +101,7 @@ def prepare_manifest(source_dir: Path, workdir: Path | None = None) -> PreparedM
     source_dir = source_dir.resolve()
     kept: DbtAssetsProject | None = None
     if workdir is None:
-        workdir = Path(tempfile.mkdtemp(prefix="pytest-dbt-assets-"))
+        workdir = make_temp_folder()
         keep = False
     else:
         keep = True

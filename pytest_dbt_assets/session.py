@@ -13,7 +13,6 @@ import os
 import re
 import shutil
 import sys
-import tempfile
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -96,9 +95,10 @@ class DbtAssetsSession:
             return
         self._find_dbt_beside_python()
         from pytest_dbt_assets.manifest import prepare_manifest
+        from pytest_dbt_assets.owner import make_temp_folder
 
         # The temporary copy made for the parse is kept for build_project (see there).
-        self._early_workdir = Path(tempfile.mkdtemp(prefix="pytest-dbt-assets-"))
+        self._early_workdir = make_temp_folder()
         try:
             self.prepared = prepare_manifest(self.settings.project_dir, self._early_workdir)
         except DbtAssetsError as error:

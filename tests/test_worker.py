@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from pytest_dbt_assets.owner import process_identity
 from tests.repos import run_pytest, write_files
 
 HANG_GUARD = 600  # seconds; never a measure, only so that a hang ends the test
@@ -279,10 +280,19 @@ def test_next_session_removes_the_folder_of_a_killed_session(shop_repo: pytest.P
         deadline = time.monotonic() + HANG_GUARD
         while not (repo / "seen.json").exists() and killed.poll() is None and time.monotonic() < deadline:
             time.sleep(0.1)
+        killed_identity = process_identity(killed.pid)
     finally:
         killed.send_signal(signal.SIGKILL)
         killed.wait()
     seen = json.loads((repo / "seen.json").read_text())
+    # A session killed during collection leaves its start-up parse's copy in the temp folder
+    # (later it has moved into the basetemp): the next session removes it, and leaves alone
+    # one whose owner still runs and one that names no owner.
+    temp = tmp_path / "tmpdir"
+    for name, owner in (("killed", killed_identity), ("alive", process_identity(os.getpid())), ("foreign", None)):
+        (temp / f"pytest-dbt-assets-{name}/project").mkdir(parents=True)
+        if owner is not None:
+            (temp / f"pytest-dbt-assets-{name}/owner").write_text(owner + "\n")
     stale = Path(seen["executable"]).parent
     assert stale.is_dir() and Path(seen["basetemp"]) in stale.parents, seen  # left by the SIGKILL
     deadline = time.monotonic() + HANG_GUARD
@@ -295,7 +305,7 @@ def test_next_session_removes_the_folder_of_a_killed_session(shop_repo: pytest.P
     assert run.returncode == 0, _said(run)
     assert not stale.exists(), f"stale worker folder kept: {sorted(stale.iterdir())}"
     assert not Path(json.loads((repo / "seen.json").read_text())["executable"]).parent.exists()
-    assert sorted(os.listdir(tmp_path / "tmpdir")) == []
+    assert sorted(os.listdir(temp)) == ["pytest-dbt-assets-alive", "pytest-dbt-assets-foreign"]
 
 
 def test_long_basetemp_under_xdist(shop_repo: pytest.Pytester, tmp_path: Path) -> None:

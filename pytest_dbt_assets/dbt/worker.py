@@ -31,13 +31,13 @@ from pytest_dbt_assets.dbt.client import SOCKET_NAME, client_script
 from pytest_dbt_assets.dbt.runner import dbt_environment
 from pytest_dbt_assets.dbt.server import READY_LINE
 from pytest_dbt_assets.errors import DbtWorkerError
+from pytest_dbt_assets.owner import claim, remove_abandoned
 
 if TYPE_CHECKING:
     from pytest_dbt_assets.project import DbtAssetsProject
 
 SERVER_MODULE = "pytest_dbt_assets.dbt.server"
 CLIENT_NAME = "dbt"
-OWNER_FILE = "owner"  # "<pid> <start time>" of the pytest process that made the folder
 FOLDER_PREFIX = "dbt_assets_worker"
 # Unix socket paths hold at most 107 bytes on Linux, 103 on macOS; basetemps can be longer.
 _MAX_SOCKET_PATH = 100
@@ -78,7 +78,7 @@ class DbtWorker:
 
     def launch(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
-        (self.folder / OWNER_FILE).write_text(_process_identity(os.getpid()) + "\n", encoding="utf-8")
+        claim(self.folder)
         self.executable.write_text(
             client_script(sys.executable, str(Path(client.__file__).resolve()), str(self.folder)), encoding="utf-8"
         )
@@ -305,27 +305,6 @@ def _read_available(process: subprocess.Popen[str]) -> str:
     return lines[-1] if lines else ""
 
 
-def _process_identity(pid: int) -> str:
-    """``"<pid> <start time>"``: tells a live process from a later one given the same pid."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8").rsplit(")", 1)[1].split()
-        return f"{pid} {fields[19]}"
-    except (OSError, IndexError):
-        return f"{pid} ?"
-
-
-def _owner_alive(identity: str) -> bool:
-    pid_text, _, start = identity.strip().partition(" ")
-    try:
-        pid = int(pid_text)
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (ValueError, PermissionError):
-        return True  # not ours to judge: leave it
-    return start in {"?", ""} or _process_identity(pid) == identity.strip()
-
-
 def remove_stale_folders(basetemp: Path) -> list[Path]:
     """Remove worker folders that earlier sessions left when they were killed (SIGKILL).
 
@@ -337,14 +316,8 @@ def remove_stale_folders(basetemp: Path) -> list[Path]:
     root = next((folder for folder in (basetemp, *basetemp.parents) if folder.name.startswith("pytest-of-")), None)
     if root is None:
         return []
-    removed = []
-    for pattern in (f"pytest-*/{FOLDER_PREFIX}*", f"pytest-*/popen-gw*/{FOLDER_PREFIX}*"):
-        for folder in root.glob(pattern):
-            try:
-                identity = (folder / OWNER_FILE).read_text(encoding="utf-8")
-            except OSError:
-                continue  # not a worker folder, or one being made right now
-            if not _owner_alive(identity):
-                shutil.rmtree(folder, ignore_errors=True)
-                removed.append(folder)
-    return removed
+    return remove_abandoned(
+        folder
+        for pattern in (f"pytest-*/{FOLDER_PREFIX}*", f"pytest-*/popen-gw*/{FOLDER_PREFIX}*")
+        for folder in root.glob(pattern)
+    )
