@@ -130,17 +130,36 @@ def wait_until_free(duckdb_path: Path, attached: Mapping[str, Path], timeout: fl
     (a hang guard: a dbt process ends within seconds of being stopped)."""
     import duckdb
 
+    try:
+        with open_when_free(duckdb_path, attached, timeout):
+            return None
+    except duckdb.IOException as exc:
+        return str(exc).strip()
+
+
+@contextmanager
+def open_when_free(
+    duckdb_path: Path, attached: Mapping[str, Path], timeout: float = 300.0
+) -> Iterator[duckdb.DuckDBPyConnection | None]:
+    """A read-only connection to the test database once no other process holds it (see
+    :func:`wait_until_free`), or None when the file does not exist. Raises DuckDB's
+    ``IOException`` when it is still held after ``timeout`` seconds."""
+    import duckdb
+
     if not duckdb_path.exists():
-        return None
+        yield None
+        return
     deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with open_database(duckdb_path, attached, read_only=True):
-                return None
-        except duckdb.IOException as exc:
-            if time.monotonic() > deadline:
-                return str(exc).strip()
-            time.sleep(0.2)
+    with ExitStack() as stack:
+        while True:
+            try:
+                con = stack.enter_context(open_database(duckdb_path, attached, read_only=True))
+                break
+            except duckdb.IOException:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        yield con
 
 
 def checkpoint(duckdb_path: Path, attached: Mapping[str, Path]) -> None:
@@ -267,29 +286,32 @@ def _load_error_text(exc: Exception, origin: str) -> str:
 
 
 def describe_relations(
-    duckdb_path: Path, relations: Mapping[str, str], attached: Mapping[str, Path] | None = None
-) -> tuple[dict[str, int], dict[str, dict[str, str]]]:
-    """For each relation (views included), on one read-only connection: ``key -> count(*)``
-    and ``key -> {column: DuckDB type}`` in column order. Relations not built are left out."""
+    duckdb_path: Path, relations: Mapping[str, str], attached: Mapping[str, Path] | None = None, timeout: float = 300.0
+) -> tuple[dict[str, int], dict[str, dict[str, str]], str | None]:
+    """For each relation (views included), on one read-only connection opened once no other
+    process holds the database (:func:`open_when_free`, so the run's end needs no second
+    connection to wait on): ``key -> count(*)`` and ``key -> {column: DuckDB type}`` in
+    column order, and DuckDB's lock error when it is still held after ``timeout`` seconds
+    (else None). Relations not built are left out."""
     import duckdb
 
     counts: dict[str, int] = {}
     columns: dict[str, dict[str, str]] = {}
-    if not relations or not duckdb_path.exists():
-        return counts, columns
     with ExitStack() as stack:
         try:
-            con = stack.enter_context(open_database(duckdb_path, attached or {}, read_only=True))
-        except duckdb.IOException:
-            return counts, columns  # still locked after the hang guard: the caller reports it
+            con = stack.enter_context(open_when_free(duckdb_path, attached or {}, timeout))
+        except duckdb.IOException as exc:
+            return counts, columns, str(exc).strip()  # still locked after the hang guard
         for key, relation in sorted(relations.items()):
+            if con is None:
+                break
             try:
                 counts[key] = int(con.execute(f"select count(*) from {relation}").fetchone()[0])  # type: ignore[index]
                 rows = con.execute(f"describe select * from {relation}").fetchall()
             except duckdb.CatalogException:
                 continue  # not built in this database (e.g. it failed)
             columns[key] = {row[0]: row[1] for row in rows}
-    return counts, columns
+    return counts, columns, None
 
 
 def failing_rows(

@@ -134,7 +134,7 @@ def materialize_assets(
         attached=project.attached_databases,
     )
     without_data = [source for source in sources if not has_data(source, data or {}, data_dir)]
-    result, runs_dir, still_locked = _run(
+    result, runs_dir = _run(
         defs,
         project,
         sorted(selected, key=lambda k: k.to_user_string()),
@@ -144,12 +144,8 @@ def materialize_assets(
         partition_key=partition_key,
         indirect_selection=indirect_selection,
     )
+    # It waits for the database to be free, on the connection that reads the row counts.
     materialization = describe_result(defs, project, nodes, selected, result, runs_dir, without_data=without_data)
-    if still_locked:
-        materialization.failures.append(
-            f"the test database is still locked by another process after the run: {strip_ansi(still_locked)}"
-        )
-        materialization.success = False
     if raise_on_error and not materialization.success:
         hints = [line for line in materialization.failures if line.startswith("dbt source ")]
         others = [line for line in materialization.failures if line not in hints]
@@ -191,7 +187,7 @@ def build_baseline(
     loaded = load_sources(
         project.duckdb_path, sources, provided={}, data_dir=data_dir, attached=project.attached_databases
     )
-    result, runs_dir, still_locked = _run(
+    result, runs_dir = _run(
         defs,
         project,
         # Without the checks: dagster-dbt then runs no dbt test (indirect selection empty).
@@ -199,7 +195,7 @@ def build_baseline(
         resources=resources,
         dbt_executable=dbt_executable,
     )
-    if still_locked:
+    if still_locked := wait_until_free(project.duckdb_path, project.attached_databases):
         raise MaterializationError(f"the test database is still locked after the baseline's run: {still_locked}", [])
     if not result.success:
         without_data = [source for source in sources if not has_data(source, {}, data_dir)]
@@ -218,9 +214,10 @@ def _run(
     vars: Mapping[str, Any] | None = None,
     partition_key: str | None = None,
     indirect_selection: str | None = None,
-) -> tuple[ExecuteInProcessResult, Path, str | None]:
+) -> tuple[ExecuteInProcessResult, Path]:
     """One in-process Dagster run of ``selection`` with every dbt resource moved to ``project``:
-    the run's result, its runs folder, and what still holds the test database (None: free)."""
+    the run's result and its runs folder. A dbt process being stopped may still hold the test
+    database: wait for it (:func:`database.wait_until_free`) before reading the database."""
     from dagster import materialize
 
     runs_dir = project.target_dir / "dbt_assets_runs" / f"run-{next(_run_numbers)}"
@@ -249,7 +246,7 @@ def _run(
         # events) leaves dbt holding the database: stop it before anything opens the file.
         stop_invocations(runs_dir)
         release_duckdb()
-    return result, runs_dir, wait_until_free(project.duckdb_path, project.attached_databases)
+    return result, runs_dir
 
 
 def selected_relations(nodes: DbtNodes, selected: set[AssetKey]) -> list[tuple[str, str, str]]:
@@ -291,7 +288,9 @@ def describe_result(
         for key, asset_key in materialized.items()
         if (node := nodes.by_key.get(asset_key)) and node.get("relation_name")
     }
-    relation_counts, columns = describe_relations(project.duckdb_path, relations, project.attached_databases)
+    relation_counts, columns, still_locked = describe_relations(
+        project.duckdb_path, relations, project.attached_databases
+    )
     row_counts = {**relation_counts, **python_row_counts}
 
     checks: dict[str, str] = {}
@@ -313,6 +312,10 @@ def describe_result(
     failures = dbt_failures(run_results, nodes.manifest, project, without_data=without_data, selected_ids=selected_ids)
     failures += step_failures(result, has_dbt_detail=bool(failures), defs=defs, manifest=nodes.manifest)
     failures = [strip_ansi(line) for line in failures]
+    if still_locked:
+        failures.append(
+            f"the test database is still locked by another process after the run: {strip_ansi(still_locked)}"
+        )
     failed = failed_keys(defs, nodes, result, run_results)
     statuses = {
         key.to_user_string(): (
