@@ -955,7 +955,7 @@ def session_tmp_path_factory(config: object) -> TempPathFactory:
     """The session's ``tmp_path_factory``, reachable from a hook.
 
     pytest offers no public way: its tmpdir plugin keeps the factory on the config (a private
-    attribute, which pytest-xdist reads too). The dbt worker is launched at collection, before
+    attribute, which pytest-xdist reads too). The dbt worker's folder is made at collection, before
     any fixture runs, so this is the one place the plugin reads it.
     """
     return config._tmp_path_factory  # type: ignore[attr-defined,no-any-return]
