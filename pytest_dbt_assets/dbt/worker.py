@@ -83,10 +83,17 @@ class DbtWorker:
         return self._process.pid if self._process is not None else None
 
     def spawn(self) -> None:
-        """Start the worker process now; it imports dbt, then waits for :meth:`launch`."""
+        """Start the worker process now; it imports dbt, then waits for :meth:`launch`.
+
+        A Python that cannot be started leaves it to :meth:`launch`, which says so only if a
+        test needs the worker."""
         if self._process is None:
             self._unbound = socket.socket(socket.AF_UNIX)
-            self._popen(self._unbound)
+            try:
+                self._popen(self._unbound)
+            except OSError:
+                self._unbound.close()
+                self._unbound = None
 
     def launch(self, folder: Path | None = None) -> None:
         """Make the client and the socket in ``folder`` (or the one given at construction)
