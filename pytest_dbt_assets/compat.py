@@ -13,11 +13,13 @@ packages themselves stay inside functions (importing dagster costs seconds).
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import importlib.util
 import os
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -510,14 +512,24 @@ def check_dbt_python_version() -> str | None:
 
 
 def dbt_cli_resource_base() -> type:
-    """A ``DbtCliResource`` subclass that skips two slow steps dagster-dbt repeats per call.
+    """A ``DbtCliResource`` subclass that skips or defers slow steps dagster-dbt takes per call.
 
     ``dbt_assets_version`` (when the dbt that runs is this interpreter's) replaces the
-    ``dbt --version`` subprocess dagster-dbt runs for every resource instance; the dbt-core
-    adapter dagster-dbt builds on each ``cli`` call (parsing every macro) is built once per
-    project, profile and vars, keyed by :meth:`dbt_assets_adapter_key`.
+    ``dbt --version`` subprocess dagster-dbt runs for every resource instance. The dbt-core
+    adapter dagster-dbt builds on each ``cli`` call (importing dbt and parsing every macro,
+    seconds, before dbt even starts) is built once per project, profile and vars, keyed by
+    :meth:`dbt_assets_adapter_key`, and only when something reads the invocation's
+    ``adapter`` (``fetch_row_counts()``, ``fetch_column_metadata()``): with the environment and
+    folder dagster-dbt would have built it in, while dbt already runs.
     """
     return _dbt_cli_resource_base()
+
+
+# The adapters dagster-dbt asked for during the current ``cli`` call, built when first read.
+_ADAPTER_WANTED: contextvars.ContextVar[list[Callable[[], Any]] | None] = contextvars.ContextVar(
+    "dbt_assets_adapter_wanted", default=None
+)
+_ADAPTER_LOCK = threading.RLock()
 
 
 @functools.cache
@@ -540,20 +552,101 @@ def _dbt_cli_resource_base() -> type:
                 return packaging_version.parse(self.dbt_assets_version)
             return super()._cli_version
 
+        def cli(self, args: Sequence[str], **kwargs: Any) -> Any:
+            wanted: list[Callable[[], Any]] = []
+            token = _ADAPTER_WANTED.set(wanted)
+            try:
+                invocation = super().cli(args, **kwargs)
+            finally:
+                _ADAPTER_WANTED.reset(token)
+            if wanted:
+                _build_adapter_on_first_read(invocation, wanted[-1])
+            return invocation
+
         def _initialize_dbt_core_adapter(self, args: Sequence[str]) -> Any:
             key = self.dbt_assets_adapter_key(args)
-            if key not in adapters:
-                adapters[key] = super()._initialize_dbt_core_adapter(args)
-            return adapters[key]
+            if key in adapters:
+                return adapters[key]
+            initialize = super()._initialize_dbt_core_adapter
+            # What dagster-dbt builds it from besides the resource: the folder and environment.
+            cwd, environ = os.getcwd(), dict(os.environ)
+
+            def build() -> Any:
+                with _ADAPTER_LOCK:
+                    if key not in adapters:
+                        with _process_state(cwd, environ):
+                            adapters[key] = initialize(args)
+                    return adapters[key]
+
+            wanted = _ADAPTER_WANTED.get()
+            if wanted is None:  # called outside cli(): build it now, as dagster-dbt does
+                return build()
+            wanted.append(build)
+            return None
 
     return CachingDbtCliResource
 
 
-@shim("dagster-dbt", "DbtCliResource._cli_version (cached property), DbtCliResource._initialize_dbt_core_adapter(args)")
+@contextmanager
+def _process_state(cwd: str, environ: Mapping[str, str]) -> Iterator[None]:
+    """Run inside ``cwd`` with exactly ``environ``; both restored afterwards."""
+    saved_cwd, saved_environ = os.getcwd(), dict(os.environ)
+    try:
+        os.chdir(cwd)
+        os.environ.clear()
+        os.environ.update(environ)
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved_environ)
+        os.chdir(saved_cwd)
+
+
+def _build_adapter_on_first_read(invocation: Any, build: Callable[[], Any]) -> None:
+    """Make ``invocation.adapter`` call ``build`` the first time it is read (None if it fails,
+    with a warning, as dagster-dbt treats an adapter it cannot build)."""
+    cls: type = type(invocation)
+    invocation.__dict__["_dbt_assets_build_adapter"] = build
+    invocation.__class__ = _lazy_adapter_class(cls)
+
+
+@functools.cache
+def _lazy_adapter_class(cls: type) -> type:
+    def read(self: Any) -> Any:
+        with _ADAPTER_LOCK:
+            build = self.__dict__.pop("_dbt_assets_build_adapter", None)
+            if build is not None:
+                try:
+                    self.__dict__["adapter"] = build()
+                except Exception:  # noqa: BLE001 - dagster-dbt goes on without an adapter too
+                    from dagster import get_dagster_logger
+
+                    get_dagster_logger().warning(
+                        "pytest-dbt-assets: the dbt adapter dagster-dbt uses for row counts and column "
+                        "metadata could not be created; they are left out.",
+                        exc_info=True,
+                    )
+                    self.__dict__["adapter"] = None
+            return self.__dict__.get("adapter")
+
+    def write(self: Any, value: Any) -> None:
+        with _ADAPTER_LOCK:
+            self.__dict__.pop("_dbt_assets_build_adapter", None)
+            self.__dict__["adapter"] = value
+
+    return type(cls.__name__, (cls,), {"adapter": property(read, write), "__module__": cls.__module__})
+
+
+@shim(
+    "dagster-dbt",
+    "DbtCliResource._cli_version (cached property), DbtCliResource._initialize_dbt_core_adapter(args) called by "
+    "cli() alone, DbtCliInvocation.adapter (a dataclass field read only after cli() returns)",
+)
 def check_dbt_cli_resource_base() -> str | None:
+    import dataclasses
     import inspect
 
-    from dagster_dbt import DbtCliResource
+    from dagster_dbt import DbtCliInvocation, DbtCliResource
 
     missing = missing_attributes(DbtCliResource, "_cli_version", "_initialize_dbt_core_adapter")
     if missing:
@@ -562,6 +655,14 @@ def check_dbt_cli_resource_base() -> str | None:
         return "DbtCliResource._cli_version is no longer a cached property"
     if list(inspect.signature(DbtCliResource._initialize_dbt_core_adapter).parameters) != ["self", "args"]:
         return "DbtCliResource._initialize_dbt_core_adapter no longer takes (self, args)"
+    if "_initialize_dbt_core_adapter" not in inspect.getsource(DbtCliResource.cli):
+        return "DbtCliResource.cli no longer builds the adapter itself"
+    if not dataclasses.is_dataclass(DbtCliInvocation) or "adapter" not in {
+        f.name for f in dataclasses.fields(DbtCliInvocation)
+    }:
+        return "DbtCliInvocation has no adapter field"
+    if hasattr(DbtCliInvocation, "__slots__") or DbtCliInvocation.__dataclass_params__.frozen:  # type: ignore[attr-defined]
+        return "DbtCliInvocation is frozen or slotted: its adapter cannot be filled in later"
     return None
 
 
@@ -854,7 +955,7 @@ def session_tmp_path_factory(config: object) -> TempPathFactory:
     """The session's ``tmp_path_factory``, reachable from a hook.
 
     pytest offers no public way: its tmpdir plugin keeps the factory on the config (a private
-    attribute, which pytest-xdist reads too). The dbt worker is launched at collection, before
+    attribute, which pytest-xdist reads too). The dbt worker's folder is made at collection, before
     any fixture runs, so this is the one place the plugin reads it.
     """
     return config._tmp_path_factory  # type: ignore[attr-defined,no-any-return]

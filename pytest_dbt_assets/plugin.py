@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Generator, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -100,6 +101,8 @@ def pytest_load_initial_conftests(early_config: pytest.Config) -> Generator[None
     session = early_config.stash[SESSION_KEY] = DbtAssetsSession(_resolve(early_config, options))
     early_config.add_cleanup(session.close)
     if not (options.help or options.version):
+        if _may_run_tests(options):
+            session.spawn_worker()
         session.start()
     try:
         return (yield)
@@ -186,13 +189,24 @@ class _SnapshotSafety:
             self.keeper.failed(report.nodeid)
 
 
+def _may_run_tests(options: Any) -> bool:
+    """Whether this process may run tests that materialize: not only listing them, and not
+    the controller of xdist workers (each worker is a session of its own)."""
+    listing = any(getattr(options, name, False) for name in ("collectonly", "showfixtures", "show_fixtures_per_test"))
+    controller = bool(getattr(options, "numprocesses", None)) and "PYTEST_XDIST_WORKER" not in os.environ
+    return not listing and not controller
+
+
 def pytest_collection_finish(session: pytest.Session) -> None:
-    """Start the warm dbt worker as soon as a collected test will need it: its imports and
-    its parse then overlap with the session's own set-up instead of the first test's."""
-    if session.config.option.collectonly:
-        return
-    if any("dbt_assets_dbt_executable" in getattr(item, "fixturenames", ()) for item in session.items):
+    """Let the warm dbt worker (started with the session, importing dbt meanwhile) serve as
+    soon as a collected test will need it: its parse then overlaps with the session's own
+    set-up instead of the first test's. Without such a test, it is stopped."""
+    if not session.config.option.collectonly and any(
+        "dbt_assets_dbt_executable" in getattr(item, "fixturenames", ()) for item in session.items
+    ):
         _launch_worker(session.config)
+    else:
+        _session(session.config).discard_unused_worker()
 
 
 def _launch_worker(config: pytest.Config) -> DbtWorker | None:
@@ -310,8 +324,8 @@ def dbt_assets_dbt_executable(
     """Session: the dbt executable every ``DbtCliResource`` runs during materializations.
 
     With ``dbt_assets_runner = worker`` (the default) it is a small client of a warm dbt
-    process (started once collection shows a test needs it, stopped at the end of the
-    session): dagster-dbt still runs ``dbt build`` as a subprocess and reads dbt's own JSON
+    process (started with the session, serving once collection shows a test needs it,
+    stopped at the end of the session): dagster-dbt still runs ``dbt build`` as a subprocess and reads dbt's own JSON
     lines, without paying for Python and dbt start-up each time. With ``subprocess`` it is
     None: the resource's own dbt.
 

@@ -359,6 +359,24 @@ class DbtAssetsSession:
 
     # -- the dbt worker --------------------------------------------------------------------
 
+    def spawn_worker(self) -> None:
+        """Start the dbt worker's process before :meth:`start`, so that its dbt imports overlap
+        the session's own start-up (the parse, the conftest and test imports); it serves once
+        :meth:`launch_worker` gives it its folder, and :meth:`discard_unused_worker` stops it
+        when no test needs it. Nothing with the subprocess runner or without a dbt project."""
+        if self.settings.runner == "subprocess" or self.settings.project_dir is None or self.worker is not None:
+            return
+        from pytest_dbt_assets.dbt.worker import DbtWorker
+
+        self.worker = DbtWorker(cache_dir=cache_folder(self.settings.project_dir) / "partial_parse")
+        self.worker.spawn()
+
+    def discard_unused_worker(self) -> None:
+        """Stop a worker :meth:`spawn_worker` started that no collected test needs."""
+        if self.worker is not None and not self.worker.launched:
+            self.worker.stop()
+            self.worker = None
+
     def launch_worker(self, basetemp: Path, make_folder: Callable[[str], Path]) -> DbtWorker | None:
         """The session's dbt worker, launched on first call; None with the subprocess runner.
 
@@ -366,15 +384,15 @@ class DbtAssetsSession:
         session); folders that killed sessions left behind in ``basetemp``'s root go first."""
         if self.settings.runner == "subprocess":
             return None
-        if self.worker is None:
+        if self.worker is None or not self.worker.launched:
             from pytest_dbt_assets.dbt.worker import FOLDER_PREFIX, DbtWorker, remove_stale_folders
 
-            project_dir = self.settings.project_dir
-            cache_dir = cache_folder(project_dir) / "partial_parse" if project_dir else None
+            if self.worker is None:
+                project_dir = self.settings.project_dir
+                self.worker = DbtWorker(cache_dir=cache_folder(project_dir) / "partial_parse" if project_dir else None)
             remove_stale_folders(basetemp)
-            seed = getattr(self.prepared, "early_parse", None)  # start from the start-up parse
-            self.worker = DbtWorker(make_folder(FOLDER_PREFIX), cache_dir, seed)
-            self.worker.launch()
+            self.worker.seed = getattr(self.prepared, "early_parse", None)  # start from the start-up parse
+            self.worker.launch(make_folder(FOLDER_PREFIX))
         return self.worker
 
     def dbt_executable(self, project: DbtAssetsProject) -> str | None:

@@ -12,7 +12,7 @@ import textwrap
 
 import pytest
 
-from tests.repos import SHOP_INI, write_files
+from tests.repos import SHOP_INI, run_pytest, write_files
 
 SHOP_MARTS = [
     "acme/marts/customers",
@@ -226,6 +226,76 @@ def test_row_counts_of_every_relation_built(shop_repo: pytest.Pytester) -> None:
         },
     )
     run_inner(shop_repo).assert_outcomes(passed=1)
+
+
+def test_dagster_dbt_adapter_is_built_only_for_a_body_that_reads_it(shop_repo: pytest.Pytester) -> None:
+    # dagster-dbt builds an in-process dbt adapter (importing dbt, parsing every macro) on
+    # each cli() call, before dbt starts; only fetch_row_counts() and friends use it. A
+    # counting wrapper around dagster-dbt's own builder shows when it runs.
+    write_files(
+        shop_repo.path,
+        {
+            "adapter_builds.py": """
+                from dagster_dbt import DbtCliResource
+
+                BUILT = []
+                _build = DbtCliResource._initialize_dbt_core_adapter
+
+
+                def _counted(self, args):
+                    adapter = _build(self, args)
+                    BUILT.append(type(adapter).__name__)
+                    return adapter
+
+
+                DbtCliResource._initialize_dbt_core_adapter = _counted
+            """,
+            "tests/conftest.py": """
+                import adapter_builds  # before the plugin's resources call dagster-dbt
+
+
+                def pytest_addoption(parser):
+                    parser.addoption("--fetch", action="store_true")
+            """,
+            "tests/test_adapter.py": """
+                import adapter_builds
+
+
+                def row_count_metadata(result):
+                    return {
+                        event.materialization.asset_key.to_user_string(): event.materialization.metadata.get(
+                            "dagster/row_count"
+                        )
+                        for event in result.result.get_asset_materialization_events()
+                    }
+
+
+                def test_adapter(dbt_assets_materialize, request):
+                    result = dbt_assets_materialize(dbt_select="+customers")
+                    again = dbt_assets_materialize(dbt_select="+customers")
+                    assert result.success and again.success
+                    assert result.row_counts["acme/marts/customers"] == 3
+                    if request.config.getoption("--fetch"):
+                        # Built once, when fetch_row_counts() first read it; its counts arrive.
+                        assert adapter_builds.BUILT == ["DuckDBAdapter"]
+                        assert row_count_metadata(again)["acme/marts/customers"].value == 3
+                    else:
+                        assert adapter_builds.BUILT == []
+            """,
+        },
+    )
+    # A fresh interpreter per run: the wrapper stays out of this process's dagster-dbt.
+    plain = run_pytest(shop_repo.path)
+    assert plain.returncode == 0, plain.stdout + plain.stderr
+    definitions = shop_repo.path / "shop_dagster/definitions.py"
+    definitions.write_text(
+        definitions.read_text().replace(
+            'yield from dbt.cli(["build"], context=context).stream()',
+            'yield from dbt.cli(["build"], context=context).stream().fetch_row_counts()',
+        )
+    )
+    fetching = run_pytest(shop_repo.path, "--fetch")
+    assert fetching.returncode == 0, fetching.stdout + fetching.stderr
 
 
 def test_each_test_starts_fresh_and_calls_in_a_test_share_the_database(shop_repo: pytest.Pytester) -> None:

@@ -111,6 +111,79 @@ def test_worker_killed_between_materializations_is_restarted_with_a_warning(shop
     assert "It was restarted (new pid" in output, _said(run)
 
 
+# Which worker processes pytest has while it collects, and while each test runs.
+SEEN_WORKERS_CONFTEST = """
+    import json
+    import os
+    from pathlib import Path
+
+    from worker_tools import _processes
+
+    def workers():
+        return sorted(
+            pid for pid, parent, state, command in _processes()
+            if parent == os.getpid() and state != "Z" and "pytest_dbt_assets.dbt.server" in command
+        )
+
+
+    def note(when):
+        seen = json.loads(Path("seen.json").read_text()) if Path("seen.json").exists() else {}
+        seen[when] = workers()
+        Path("seen.json").write_text(json.dumps(seen))
+
+
+    def pytest_collection_modifyitems(items):
+        note("collecting")
+"""
+
+
+def test_worker_starts_with_the_session_and_stops_when_no_test_needs_it(shop_repo: pytest.Pytester) -> None:
+    # It starts before collection ends (its dbt imports overlap the session's start-up); a
+    # session whose tests never materialize stops it at the end of collection.
+    repo = _repo(
+        shop_repo,
+        {
+            "tests/conftest.py": SEEN_WORKERS_CONFTEST,
+            "tests/test_graph.py": """
+                from conftest import note
+
+
+                def test_graph(dbt_asset_graph):
+                    note("graph")
+                    assert "acme/marts/customers" in dbt_asset_graph.keys
+            """,
+        },
+    )
+    graph_only = run_pytest(repo, timeout=HANG_GUARD)
+    assert graph_only.returncode == 0, _said(graph_only)
+    seen = json.loads((repo / "seen.json").read_text())
+    assert len(seen["collecting"]) == 1 and seen["graph"] == [], seen
+    # A session that materializes is served by that same process.
+    (repo / "seen.json").unlink()
+    write_files(
+        repo,
+        {
+            "tests/test_run.py": """
+                from conftest import note
+
+
+                def test_run(dbt_assets_materialize):
+                    assert dbt_assets_materialize(dbt_select="+customers").success
+                    note("run")
+            """
+        },
+    )
+    both = run_pytest(repo, timeout=HANG_GUARD)
+    assert both.returncode == 0, _said(both)
+    seen = json.loads((repo / "seen.json").read_text())
+    assert len(seen["collecting"]) == 1 and seen["graph"] == seen["run"] == seen["collecting"], seen
+    # Listing tests starts none.
+    (repo / "seen.json").unlink()
+    listed = run_pytest(repo, "--collect-only", timeout=HANG_GUARD)
+    assert listed.returncode == 0, _said(listed)
+    assert json.loads((repo / "seen.json").read_text())["collecting"] == []
+
+
 def test_worker_killed_twice_fails_naming_the_subprocess_runner(shop_repo: pytest.Pytester) -> None:
     repo = _repo(
         shop_repo,

@@ -1,7 +1,8 @@
 """The worker's own process: a fork server with dbt imported that answers the ``dbt`` client.
 
 Started by :class:`~pytest_dbt_assets.dbt.worker.DbtWorker` as ``python -m
-pytest_dbt_assets.dbt.server <socket fd> [<cache dir>]`` on a socket pytest bound. It keeps
+pytest_dbt_assets.dbt.server <socket fd> [<cache dir>]`` on a socket pytest binds, at the
+latest, before it says ``serve`` on the worker's stdin. It keeps
 the parsed manifest of each distinct set of project, profile, target, vars and environment
 (:mod:`.partial_parse`); for each request it forks a child that runs dbt as the ``dbt``
 command would (given the parsed manifest, as dbt's programmatic API allows, so nothing is
@@ -32,18 +33,25 @@ from pytest_dbt_assets.dbt.partial_parse import parse_args_of, parse_in_server, 
 from pytest_dbt_assets.dbt.runner import release_duckdb
 
 READY_LINE = "dbt-assets-worker ready"
+SERVE_LINE = "serve"
 
 
 def serve(server_fd: int, cache_dir: Path | None) -> None:
     """The worker's main loop on the listening socket ``server_fd`` (bound by pytest): one
     request at a time, each in a forked child. Partial-parse files are kept in ``cache_dir``.
+    dbt is imported first; serving starts once stdin says so, and never if it closes first.
     Ends when the pytest that started it is gone."""
     parent = os.getppid()
     _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    server = socket.socket(fileno=server_fd)
     compat.warm_dbt_imports()
     print(READY_LINE, flush=True)
+    # pytest may start this process before it knows a test needs it (the imports then overlap
+    # its own start-up): SERVE_LINE on stdin once the socket listens; end of input, not needed.
+    if sys.stdin.readline().strip() != SERVE_LINE:
+        return
+    os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
+    server = socket.socket(fileno=server_fd)
     manifests: dict[str, Any] = {}
     seeds: dict[str, tuple[Path, str]] = {}  # project folder -> the plugin's start-up parse of it
     pending: deque[Any] = deque()  # macros whose templates are not compiled yet

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from pytest_dbt_assets.dbt import client
 from pytest_dbt_assets.dbt.client import SOCKET_NAME, client_script
 from pytest_dbt_assets.dbt.runner import dbt_environment
-from pytest_dbt_assets.dbt.server import READY_LINE
+from pytest_dbt_assets.dbt.server import READY_LINE, SERVE_LINE
 from pytest_dbt_assets.errors import DbtWorkerError
 from pytest_dbt_assets.owner import claim, remove_abandoned
 
@@ -52,17 +52,23 @@ class DbtWorker:
     ``dbt``, the socket and an ``owner`` file naming the pytest process, so a later session
     can remove the folder of one that was killed (:func:`remove_stale_folders`).
 
-    ``launch()`` returns at once: the socket is bound here and handed to the worker, so
+    ``spawn()`` starts the process before the folder exists (before pytest knows a test needs
+    it), so its dbt imports overlap the session's start-up; ``launch()`` binds the socket in
+    the folder and lets it serve, spawning it first if that was not done, and returns at once:
     requests (``prepare_build``, dbt commands) queue up while it is still importing dbt.
     ``wait_ready()`` tells whether it started. A worker that dies is restarted once by
     :meth:`ensure_running`, on the same socket and client script.
     """
 
-    def __init__(self, folder: Path, cache_dir: Path | None = None, seed: tuple[Path, str] | None = None) -> None:
+    def __init__(
+        self, folder: Path | None = None, cache_dir: Path | None = None, seed: tuple[Path, str] | None = None
+    ) -> None:
         self.cache_dir = cache_dir
         self.seed = seed  # where the plugin's start-up parse of the project is cached (folder, key)
-        self.folder = folder
-        self.executable = folder / CLIENT_NAME
+        self.folder = folder or Path()
+        self.executable = self.folder / CLIENT_NAME
+        self.launched = False
+        self._unbound: socket.socket | None = None  # the socket of a spawned process, bound at launch()
         self.deaths: list[str] = []  # how each worker process of the session died
         self._process: subprocess.Popen[str] | None = None
         self._ready = False
@@ -76,14 +82,40 @@ class DbtWorker:
         """The worker process's id (None before ``launch()`` and after ``stop()``)."""
         return self._process.pid if self._process is not None else None
 
-    def launch(self) -> None:
+    def spawn(self) -> None:
+        """Start the worker process now; it imports dbt, then waits for :meth:`launch`.
+
+        A Python that cannot be started leaves it to :meth:`launch`, which says so only if a
+        test needs the worker."""
+        if self._process is None:
+            self._unbound = socket.socket(socket.AF_UNIX)
+            try:
+                self._popen(self._unbound)
+            except OSError:
+                self._unbound.close()
+                self._unbound = None
+
+    def launch(self, folder: Path | None = None) -> None:
+        """Make the client and the socket in ``folder`` (or the one given at construction)
+        and let the worker serve on it."""
+        if folder is not None:
+            self.folder, self.executable = folder, folder / CLIENT_NAME
         self.folder.mkdir(parents=True, exist_ok=True)
         claim(self.folder)
         self.executable.write_text(
             client_script(sys.executable, str(Path(client.__file__).resolve()), str(self.folder)), encoding="utf-8"
         )
         self.executable.chmod(0o755)
-        self._start_process()
+        self.launched = True
+        unbound, self._unbound = self._unbound, None
+        if unbound is None:
+            self._start_process()
+            return
+        # The spawned process holds the same socket: bound and listening here, it serves there.
+        with contextlib.closing(unbound):
+            _bind_in(unbound, self.folder)
+            unbound.listen(16)
+        self._tell_serve()
 
     def _start_process(self) -> None:
         self._ready = False
@@ -91,21 +123,35 @@ class DbtWorker:
             (self.folder / SOCKET_NAME).unlink()  # left by a worker that died
         with _socket_in(self.folder, bind=True) as server:
             server.listen(16)
-            self._process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    SERVER_MODULE,
-                    str(server.fileno()),
-                    *([str(self.cache_dir)] if self.cache_dir is not None else []),
-                ],
-                pass_fds=(server.fileno(),),
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                text=True,
-                start_new_session=True,  # a Ctrl-C in the terminal goes to pytest, which cancels
-            )
+            self._popen(server)
+        self._tell_serve()
+
+    def _popen(self, server: socket.socket) -> None:
+        self._ready = False
+        self._process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                SERVER_MODULE,
+                str(server.fileno()),
+                *([str(self.cache_dir)] if self.cache_dir is not None else []),
+            ],
+            pass_fds=(server.fileno(),),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.PIPE,
+            text=True,
+            start_new_session=True,  # a Ctrl-C in the terminal goes to pytest, which cancels
+        )
+
+    def _tell_serve(self) -> None:
+        process = self._process
+        assert process is not None and process.stdin is not None
+        try:
+            process.stdin.write(SERVE_LINE + "\n")
+            process.stdin.close()
+        except OSError:  # it died already: wait_ready() says how
+            pass
 
     def wait_ready(self, timeout: float = 600.0) -> None:
         """Wait until the worker serves; stop it and raise DbtWorkerError if it does not."""
@@ -229,7 +275,13 @@ class DbtWorker:
         for conn in self._prepared.values():
             conn.close()
         self._prepared.clear()
+        if self._unbound is not None:
+            self._unbound.close()
+            self._unbound = None
         process, self._process = self._process, None
+        if process is not None and process.stdin is not None and not process.stdin.closed:
+            with contextlib.suppress(OSError):
+                process.stdin.close()  # a spawned worker that never served: end of input ends it
         if process is not None and process.poll() is None:
             process.terminate()
             try:
@@ -239,7 +291,8 @@ class DbtWorker:
                 process.wait()
         if process is not None and process.stdout is not None:
             process.stdout.close()
-        shutil.rmtree(self.folder, ignore_errors=True)
+        if self.launched:
+            shutil.rmtree(self.folder, ignore_errors=True)
 
 
 @contextlib.contextmanager
@@ -252,24 +305,29 @@ def _socket_in(folder: Path, *, bind: bool = False) -> Iterator[socket.socket]:
     """
     sock = socket.socket(socket.AF_UNIX)
     try:
-        if Path("/proc/self/fd").is_dir():
-            folder_fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-            try:
-                _bind_or_connect(sock, f"/proc/self/fd/{folder_fd}/{SOCKET_NAME}", bind)
-            finally:
-                os.close(folder_fd)
-        else:
-            address = str(folder / SOCKET_NAME)
-            if len(os.fsencode(address)) > _MAX_SOCKET_PATH:
-                raise DbtWorkerError(
-                    f"The dbt worker's socket path {address} is longer than a Unix socket address "
-                    f"allows ({_MAX_SOCKET_PATH} bytes). Pass a shorter --basetemp, or "
-                    f"{_SUBPROCESS_HINT}."
-                )
-            _bind_or_connect(sock, address, bind)
+        _bind_in(sock, folder, bind=bind)
         yield sock
     finally:
         sock.close()
+
+
+def _bind_in(sock: socket.socket, folder: Path, *, bind: bool = True) -> None:
+    """Bind ``sock`` to (or connect it to) ``folder/s``; see :func:`_socket_in`."""
+    if Path("/proc/self/fd").is_dir():
+        folder_fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            _bind_or_connect(sock, f"/proc/self/fd/{folder_fd}/{SOCKET_NAME}", bind)
+        finally:
+            os.close(folder_fd)
+        return
+    address = str(folder / SOCKET_NAME)
+    if len(os.fsencode(address)) > _MAX_SOCKET_PATH:
+        raise DbtWorkerError(
+            f"The dbt worker's socket path {address} is longer than a Unix socket address "
+            f"allows ({_MAX_SOCKET_PATH} bytes). Pass a shorter --basetemp, or "
+            f"{_SUBPROCESS_HINT}."
+        )
+    _bind_or_connect(sock, address, bind)
 
 
 def _bind_or_connect(sock: socket.socket, address: str, bind: bool) -> None:
