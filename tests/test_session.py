@@ -50,3 +50,26 @@ def test_no_temporary_copy_is_left_behind_under_xdist(shop_repo: pytest.Pytester
     assert run.returncode == 0, run.stdout + run.stderr
     assert "1 passed" in run.stdout, run.stdout
     assert sorted(path.name for path in tmpdir.glob("pytest-dbt-assets-*")) == []
+
+
+def test_a_graph_only_session_loads_no_materialization_machinery(shop_repo: pytest.Pytester) -> None:
+    """A session whose tests only look at the graph pays for no more than that: the plugin's
+    materialization modules are not imported, and no dbt worker is started."""
+    write_files(
+        shop_repo.path,
+        {
+            "tests/test_graph.py": """
+                import sys
+
+
+                def test_graph(dbt_asset_graph, tmp_path_factory):
+                    assert "acme/marts/customers" in dbt_asset_graph.keys
+                    assert "pytest_dbt_assets.materialize" not in sys.modules
+                    assert "pytest_dbt_assets.failures" not in sys.modules
+                    assert not list(tmp_path_factory.getbasetemp().glob("dbt_assets_worker*"))
+            """
+        },
+    )
+    run = run_pytest(shop_repo.path)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "1 passed" in run.stdout
