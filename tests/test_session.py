@@ -73,3 +73,32 @@ def test_a_graph_only_session_loads_no_materialization_machinery(shop_repo: pyte
     run = run_pytest(shop_repo.path)
     assert run.returncode == 0, run.stdout + run.stderr
     assert "1 passed" in run.stdout
+
+
+def test_every_asset_spec_carries_the_moved_dbt_project(shop_repo: pytest.Pytester) -> None:
+    """Each spec of an ``@dbt_assets(project=...)`` carries a DbtProject pointing at the
+    temporary copy; they share one, as the user's specs share theirs."""
+    write_files(
+        shop_repo.path,
+        {
+            "tests/test_defs.py": """
+                from dagster_dbt import DbtProject
+
+
+                def test_projects(dbt_assets_defs, dbt_assets_project):
+                    carried = [
+                        value
+                        for assets_def in dbt_assets_defs.assets
+                        for spec in getattr(assets_def, "specs", ())
+                        for value in spec.metadata.values()
+                        if isinstance(value, DbtProject)
+                    ]
+                    assert len(carried) > 1
+                    assert len({id(value) for value in carried}) == 1
+                    assert carried[0].project_dir == dbt_assets_project.project_dir
+                    assert carried[0].profiles_dir == dbt_assets_project.profiles_dir
+                    assert carried[0].manifest_path == dbt_assets_project.target_dir / "manifest.json"
+            """
+        },
+    )
+    shop_repo.runpytest().assert_outcomes(passed=1)
