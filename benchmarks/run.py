@@ -15,6 +15,8 @@ folders, one per measurement, and times:
 (e) a pytest session running the graph test only, with a warm manifest cache;
 (g) dagster-dbt alone: a process importing the definitions from a parsed manifest and
     resolving the asset graph (defs_only.py), the baseline of (e);
+(h) the same as a pytest test without the plugin (`-p no:dbt_assets`), in (e)'s repo: what
+    pytest itself adds to (g);
 (f) peak RSS of (a), (a') and (b): the largest process of each child's tree, from `os.wait4`.
 
 It prints a Markdown table of medians and writes it, with the machine, to RESULTS.md.
@@ -49,6 +51,16 @@ PACKAGES = ("pytest-dbt-assets", "dbt-core", "dbt-duckdb", "dagster", "dagster-d
 DURATION_LINE = re.compile(r"^([\d.]+)s (setup|call|teardown)\s+\S+::(\w+)", re.MULTILINE)
 PYTEST = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--durations=0", "--durations-min=0"]
 SUBPROCESS_RUNNER = "--dbt-assets-runner=subprocess"
+# (h): defs_only.py's work as a test, in a pytest session without the plugin.
+GRAPH_BY_HAND_PY = """\
+import importlib
+
+
+def test_graph_by_hand():
+    module, _, attr = "{definitions}".partition(":")
+    defs = getattr(importlib.import_module(module), attr)
+    assert defs.resolve_asset_graph().get_all_asset_keys()
+"""
 
 # (key, label, unit); "x" rows are ratios "numerator/denominator" of the medians.
 ROWS = [
@@ -80,6 +92,7 @@ ROWS = [
     ("d_all", "(d) warm dbtRunner: build all", "s"),
     ("e_wall", "(e) pytest wall, graph test only, warm manifest cache", "s"),
     ("g_wall", "(g) dagster-dbt alone: python, imports, definitions from the manifest, asset graph", "s"),
+    ("h_wall", "(h) the same in a pytest test, without the plugin (`-p no:dbt_assets`)", "s"),
     ("a_rss", "(f) peak RSS, plugin pytest session", "MB"),
     ("s_rss", "(f) peak RSS, plugin pytest session, subprocess runner", "MB"),
     ("b_rss", "(f) peak RSS, by-hand script", "MB"),
@@ -98,6 +111,7 @@ ROWS = [
     ("a_all/d_all", "ratio a/d, all", "x"),
     ("a_rss/b_rss", "ratio a/b, peak RSS", "x"),
     ("e_wall/g_wall", "ratio e/g, graph-only session", "x"),
+    ("e_wall/h_wall", "ratio e/h, graph-only session against pytest by hand", "x"),
 ]
 
 
@@ -206,7 +220,8 @@ def run_suite(repo: Path, *options: str) -> tuple[Child, dict[tuple[str, str], f
 
 def measure_plugin(target: Target, folder: Path) -> dict[str, float]:
     """(a) the suite in one pytest session, then again in the same repo (warm caches);
-    (a') the same with the subprocess runner; (e) a session with the graph test only."""
+    (a') the same with the subprocess runner; (e) a session with the graph test only; (h) its
+    repo's graph resolved by hand in a pytest session without the plugin."""
     repo = fresh_repo(target, folder / "default")
     child, phases = run_suite(repo)
     warm, warm_phases = run_suite(repo)
@@ -214,6 +229,10 @@ def measure_plugin(target: Target, folder: Path) -> dict[str, float]:
     graph_repo = fresh_repo(target, folder / "graph")
     run_suite(graph_repo, "tests/test_graph.py")  # fills the manifest cache
     graph_only, _ = run_suite(graph_repo, "tests/test_graph.py")
+    by_hand = graph_repo / "tests" / "test_graph_by_hand.py"
+    by_hand.write_text(GRAPH_BY_HAND_PY.format(definitions=target.definitions))
+    no_plugin = ("-p", "no:dbt_assets", "-W", "ignore::pytest.PytestConfigWarning")  # its ini keys are unknown
+    graph_by_hand, _ = run_suite(graph_repo, *no_plugin, str(by_hand.relative_to(graph_repo)))
     session_setup = phases["test_graph", "setup"]
     return {
         "a_setup": session_setup,
@@ -233,6 +252,7 @@ def measure_plugin(target: Target, folder: Path) -> dict[str, float]:
         "s_wall": sub.wall,
         "s_rss": sub.peak_mb,
         "e_wall": graph_only.wall,
+        "h_wall": graph_by_hand.wall,
     }
 
 

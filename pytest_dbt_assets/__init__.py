@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from pytest_dbt_assets.errors import (
     DbtAssetsError,
     DbtCommandError,
@@ -13,9 +16,11 @@ from pytest_dbt_assets.errors import (
     SeveralProjectsError,
     SourceDataError,
 )
-from pytest_dbt_assets.graph import AssetGraph
-from pytest_dbt_assets.materialize import Materialization
-from pytest_dbt_assets.project import DbtAssetsProject
+
+if TYPE_CHECKING:
+    from pytest_dbt_assets.graph import AssetGraph
+    from pytest_dbt_assets.materialize import Materialization
+    from pytest_dbt_assets.project import DbtAssetsProject
 
 __version__ = "0.1.0"
 
@@ -34,3 +39,19 @@ __all__ = [
     "SourceDataError",
     "__version__",
 ]
+
+# pytest imports this package in every session of every repo where it is installed (the
+# plugin's entry point is a submodule): these load on first use, not at start-up.
+_LAZY = {
+    "AssetGraph": "pytest_dbt_assets.graph",
+    "DbtAssetsProject": "pytest_dbt_assets.project",
+    "Materialization": "pytest_dbt_assets.materialize",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -51,7 +51,6 @@ class PreparedManifest:
     Attributes:
         source_dir: the user's dbt project.
         text: the manifest JSON, with :data:`cache.PLACEHOLDER` where the project folder goes.
-        signature: :func:`manifest_signature` of it.
         cache_problem: why the manifest cache could not be used (a read-only tree), or None.
         user_manifest_problem: why ``<dbt project>/target/manifest.json`` is not the plugin's
             (missing or out of date, and it cannot be written), or None.
@@ -63,7 +62,6 @@ class PreparedManifest:
 
     source_dir: Path
     text: str
-    signature: str
     cache_problem: str | None = None
     user_manifest_problem: str | None = None
     copy: DbtAssetsProject | None = field(default=None, compare=False, repr=False)
@@ -136,13 +134,11 @@ def prepare_manifest(source_dir: Path, workdir: Path | None = None) -> PreparedM
         if kept is None:
             shutil.rmtree(workdir, ignore_errors=True)
     user_text = text.replace(PLACEHOLDER, str(source_dir))
-    signature = manifest_signature(json.loads(user_text))
     return PreparedManifest(
         source_dir=source_dir,
         text=text,
-        signature=signature,
         cache_problem=cache_problem,
-        user_manifest_problem=_replace_user_manifest(source_dir / USER_MANIFEST, user_text, signature),
+        user_manifest_problem=_replace_user_manifest(source_dir / USER_MANIFEST, user_text),
         copy=kept,
         early_parse=early_parse if cache_problem is None else None,
     )
@@ -182,9 +178,10 @@ def python_projects_inside(source_dir: Path) -> set[str]:
     }
 
 
-def _replace_user_manifest(path: Path, text: str, signature: str) -> str | None:
+def _replace_user_manifest(path: Path, text: str) -> str | None:
     """Write ``text`` to ``path`` unless it holds it already; when it cannot be written and
-    holds another manifest (or none), say so and how to fix it."""
+    holds another manifest (or none), say so and how to fix it. (Only then are the two
+    compared by :func:`manifest_signature`: a warm session does not parse the JSON for it.)"""
     content = text.encode()
     try:
         current: bytes | None = path.read_bytes()
@@ -198,7 +195,7 @@ def _replace_user_manifest(path: Path, text: str, signature: str) -> str | None:
         return None
     except OSError as error:
         reason = error.strerror or str(error)
-    if current is not None and _signature_of(current) == signature:
+    if current is not None and _signature_of(current) == manifest_signature(json.loads(text)):
         return None  # another parse of the same project and profile: the same definitions
     if current is None:
         state, effect = "does not exist", "they cannot be imported without it"

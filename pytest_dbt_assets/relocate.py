@@ -41,17 +41,26 @@ def relocate_definitions(defs: Definitions, project: DbtAssetsProject) -> Defini
 
     defs = isolate_components(defs, project)
     main = project
+    # Every spec of one @dbt_assets carries the same DbtProject: each is moved once (finding
+    # its counterpart resolves paths), and its specs share the moved one, as they shared it.
+    moved: dict[int, tuple[Any, Any]] = {}
 
     def move(dbt_project: Any) -> Any:
+        if id(dbt_project) in moved:
+            return moved[id(dbt_project)][1]
         project = main.counterpart(getattr(dbt_project, "project_dir", None), getattr(dbt_project, "name", None))
-        return moved_dbt_project(
-            dbt_project,
-            project_dir=project.project_dir,
-            profiles_dir=project.profiles_dir,
-            profile=project.profile_name,
-            target=project.target_name,
-            manifest_path=project.target_dir / "manifest.json",
+        moved[id(dbt_project)] = (
+            dbt_project,  # kept, so that its id is not reused during the mapping
+            moved_dbt_project(
+                dbt_project,
+                project_dir=project.project_dir,
+                profiles_dir=project.profiles_dir,
+                profile=project.profile_name,
+                target=project.target_name,
+                manifest_path=project.target_dir / "manifest.json",
+            ),
         )
+        return moved[id(dbt_project)][1]
 
     relocated = map_dbt_projects(defs, move)
     relocated = with_resources(relocated, relocate_resources(defs.resources or {}, project))

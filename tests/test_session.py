@@ -50,3 +50,73 @@ def test_no_temporary_copy_is_left_behind_under_xdist(shop_repo: pytest.Pytester
     assert run.returncode == 0, run.stdout + run.stderr
     assert "1 passed" in run.stdout, run.stdout
     assert sorted(path.name for path in tmpdir.glob("pytest-dbt-assets-*")) == []
+
+
+def test_a_graph_only_session_loads_no_materialization_machinery(shop_repo: pytest.Pytester) -> None:
+    """A session whose tests only look at the graph pays for no more than that: the plugin's
+    materialization modules are not imported, and no dbt worker serves (the one started with
+    the session to import dbt early is stopped once collection shows no test needs it)."""
+    write_files(
+        shop_repo.path,
+        {
+            "tests/test_graph.py": """
+                import os
+                import sys
+                from pathlib import Path
+
+
+                def _dbt_workers():
+                    # Child processes of this pytest running the dbt worker's server.
+                    found = []
+                    for stat in Path("/proc").glob("[0-9]*/stat"):
+                        try:
+                            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+                            cmdline = (stat.parent / "cmdline").read_bytes()
+                        except (OSError, IndexError, ValueError):
+                            continue
+                        if ppid == os.getpid() and b"pytest_dbt_assets.dbt.server" in cmdline:
+                            found.append(stat.parent.name)
+                    return found
+
+
+                def test_graph(dbt_asset_graph, tmp_path_factory):
+                    assert "acme/marts/customers" in dbt_asset_graph.keys
+                    assert "pytest_dbt_assets.materialize" not in sys.modules
+                    assert "pytest_dbt_assets.failures" not in sys.modules
+                    assert not list(tmp_path_factory.getbasetemp().glob("dbt_assets_worker*"))
+                    assert _dbt_workers() == []
+            """
+        },
+    )
+    run = run_pytest(shop_repo.path)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "1 passed" in run.stdout
+
+
+def test_every_asset_spec_carries_the_moved_dbt_project(shop_repo: pytest.Pytester) -> None:
+    """Each spec of an ``@dbt_assets(project=...)`` carries a DbtProject pointing at the
+    temporary copy; they share one, as the user's specs share theirs."""
+    write_files(
+        shop_repo.path,
+        {
+            "tests/test_defs.py": """
+                from dagster_dbt import DbtProject
+
+
+                def test_projects(dbt_assets_defs, dbt_assets_project):
+                    carried = [
+                        value
+                        for assets_def in dbt_assets_defs.assets
+                        for spec in getattr(assets_def, "specs", ())
+                        for value in spec.metadata.values()
+                        if isinstance(value, DbtProject)
+                    ]
+                    assert len(carried) > 1
+                    assert len({id(value) for value in carried}) == 1
+                    assert carried[0].project_dir == dbt_assets_project.project_dir
+                    assert carried[0].profiles_dir == dbt_assets_project.profiles_dir
+                    assert carried[0].manifest_path == dbt_assets_project.target_dir / "manifest.json"
+            """
+        },
+    )
+    shop_repo.runpytest().assert_outcomes(passed=1)
