@@ -366,10 +366,15 @@ class DbtAssetsSession:
         when no test needs it. Nothing with the subprocess runner or without a dbt project."""
         if self.settings.runner == "subprocess" or self.settings.project_dir is None or self.worker is not None:
             return
+        self.worker = self._new_worker()
+        self.worker.spawn()
+
+    def _new_worker(self) -> DbtWorker:
+        """An unstarted worker keeping dbt's partial-parse files in the project's cache."""
         from pytest_dbt_assets.dbt.worker import DbtWorker
 
-        self.worker = DbtWorker(cache_dir=cache_folder(self.settings.project_dir) / "partial_parse")
-        self.worker.spawn()
+        project_dir = self.settings.project_dir
+        return DbtWorker(cache_dir=cache_folder(project_dir) / "partial_parse" if project_dir else None)
 
     def discard_unused_worker(self) -> None:
         """Stop a worker :meth:`spawn_worker` started that no collected test needs."""
@@ -385,11 +390,10 @@ class DbtAssetsSession:
         if self.settings.runner == "subprocess":
             return None
         if self.worker is None or not self.worker.launched:
-            from pytest_dbt_assets.dbt.worker import FOLDER_PREFIX, DbtWorker, remove_stale_folders
+            from pytest_dbt_assets.dbt.worker import FOLDER_PREFIX, remove_stale_folders
 
             if self.worker is None:
-                project_dir = self.settings.project_dir
-                self.worker = DbtWorker(cache_dir=cache_folder(project_dir) / "partial_parse" if project_dir else None)
+                self.worker = self._new_worker()
             remove_stale_folders(basetemp)
             self.worker.seed = getattr(self.prepared, "early_parse", None)  # start from the start-up parse
             self.worker.launch(make_folder(FOLDER_PREFIX))
