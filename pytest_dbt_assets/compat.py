@@ -39,6 +39,8 @@ TESTED: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {
     "dagster-dbt": ((0, 29), (0, 30)),
     "syrupy": ((7, 0), (8, 0)),
     "pytest": ((8, 0), (10, 0)),
+    # The snowflake extra's.
+    "fakesnow": ((0, 12, 1), (0, 13)),
 }
 
 
@@ -325,6 +327,92 @@ def check_warm_dbt_imports() -> str | None:
         if found is None:
             missing.append(module)
     return f"cannot find {', '.join(missing)}" if missing else None
+
+
+# ---------------------------------------------------------------------------------------------
+# fakesnow: the Snowflake emulator (pytest_dbt_assets/warehouse/snowflake.py)
+# ---------------------------------------------------------------------------------------------
+
+
+def fakesnow_instance(folder: Path, nop_regexes: list[str] | None = None) -> Any:
+    """fakesnow's emulator on the DuckDB files of ``folder`` (``fakesnow.patch`` builds the
+    same, but holds it until the patch ends and patches by name), answering the statements
+    ``nop_regexes`` match with success, unrun; close it with :func:`close_fakesnow`."""
+    from fakesnow.instance import FakeSnow
+
+    return FakeSnow(
+        db_path=folder, create_database_on_connect=True, create_schema_on_connect=True, nop_regexes=nop_regexes
+    )
+
+
+def close_fakesnow(instance: Any) -> None:
+    """Release the DuckDB files ``instance`` attached."""
+    instance.duck_conn.close()
+
+
+def is_closed_fakesnow_connection(connection: Any) -> bool:
+    return bool(connection._is_closed)
+
+
+@shim("fakesnow", "fakesnow.instance.FakeSnow(db_path=...), its duck_conn and connect(), a connection's _is_closed")
+def check_fakesnow_instance() -> str | None:
+    if installed_version("fakesnow") is None:
+        return None  # the snowflake extra is not installed: nothing uses it
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        try:
+            instance = fakesnow_instance(Path(folder))
+            connection = instance.connect(database="DB", schema="S")
+            connection.close()
+            closed = is_closed_fakesnow_connection(connection)
+            close_fakesnow(instance)
+        except Exception as error:  # noqa: BLE001 - the check reports whatever broke
+            return f"{type(error).__name__}: {error}"
+        if not closed:
+            return "a closed connection does not say so"
+        return None if (Path(folder) / "DB.db").exists() else "no DB.db file made in the folder"
+
+
+@contextmanager
+def fakesnow_statement_rewrite(rewrite: Callable[[Any, Any], Any]) -> Iterator[None]:
+    """Inside: each statement fakesnow parses goes through ``rewrite(expression, connection)``
+    (sqlglot's expression, fakesnow's connection) before fakesnow's own translation."""
+    from unittest import mock
+
+    from fakesnow.cursor import FakeSnowflakeCursor
+
+    explode = FakeSnowflakeCursor._transform_explode
+
+    def rewritten(self: Any, expression: Any) -> Any:
+        return explode(self, rewrite(expression, self._conn))
+
+    with mock.patch.object(FakeSnowflakeCursor, "_transform_explode", rewritten):
+        yield
+
+
+@shim("fakesnow", "fakesnow.cursor.FakeSnowflakeCursor._transform_explode(expression) and its _conn")
+def check_fakesnow_statement_rewrite() -> str | None:
+    if installed_version("fakesnow") is None:
+        return None
+    seen: list[Any] = []
+
+    def record(expression: Any, connection: Any) -> Any:
+        seen.append(connection)
+        return expression
+
+    from fakesnow.instance import FakeSnow
+
+    instance = FakeSnow()  # in memory
+    try:
+        with fakesnow_statement_rewrite(record):
+            connection = instance.connect()
+            connection.cursor().execute("select 1")
+    except Exception as error:  # noqa: BLE001 - the check reports whatever broke
+        return f"{type(error).__name__}: {error}"
+    finally:
+        close_fakesnow(instance)
+    return None if seen and seen[0] is connection else "the rewrite was not called with the statement's connection"
 
 
 # ---------------------------------------------------------------------------------------------

@@ -4,10 +4,11 @@ column types, a failing test's rows). Every DuckDB connection of the plugin open
 
 from __future__ import annotations
 
+import functools
 import json
 import tempfile
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,6 +38,7 @@ def load_sources(
     provided: Mapping[str, Any],
     data_dir: Path | None,
     attached: Mapping[str, Path] | None = None,
+    identifier: Callable[[str], str] = str,
 ) -> list[str]:
     """Create each dbt source table that does not exist yet in ``duckdb_path``, when there is
     something to create it from.
@@ -47,6 +49,7 @@ def load_sources(
     these is left alone: dbt may never read it (a ``{{ source() }}`` in a SQL comment, a model
     that does not query it), and when dbt does, :func:`missing_source_hint` explains the
     failure. A source that pins ``database: X`` is created in the DuckDB file ``attached[X]``.
+    ``identifier`` gives the case the warehouse stores an unquoted name in (Snowflake: upper).
     Returns the labels of the tables created.
     """
     created: list[str] = []
@@ -65,11 +68,11 @@ def load_sources(
                     f"attach (the test database is {catalog!r}). This is a bug of pytest-dbt-assets: "
                     "please report it with the source's YAML."
                 )
-            schema, table = source["schema"], source.get("identifier") or source["name"]
+            schema, table = identifier(source["schema"]), identifier(source.get("identifier") or source["name"])
             relation = f"{quote(database)}.{quote(schema)}.{quote(table)}"
             exists = con.execute(
                 "select count(*) from information_schema.tables "
-                "where table_catalog ilike ? and table_schema = ? and table_name = ?",
+                "where table_catalog ilike ? and table_schema ilike ? and table_name ilike ?",
                 [database, schema, table],
             ).fetchone()[0]  # type: ignore[index]
             if exists:
@@ -108,6 +111,15 @@ def missing_source_hint(label: str, source_name: str, table_name: str) -> str:
     )
 
 
+@functools.cache
+def connection_config() -> dict[str, Any]:
+    """DuckDB settings of every connection the plugin opens: views written for DuckDB 1
+    (fakesnow's among them) use the ``x -> ...`` lambdas that DuckDB 2 turns off."""
+    import duckdb
+
+    return {"lambda_syntax": "ENABLE_SINGLE_ARROW"} if int(duckdb.__version__.split(".")[0]) >= 2 else {}
+
+
 @contextmanager
 def open_database(
     duckdb_path: Path, attached: Mapping[str, Path], *, read_only: bool = False
@@ -115,7 +127,7 @@ def open_database(
     """A connection to the test database with every pinned database attached under its name."""
     import duckdb
 
-    with duckdb.connect(str(duckdb_path), read_only=read_only) as con:
+    with duckdb.connect(str(duckdb_path), read_only=read_only, config=connection_config()) as con:
         for alias, path in sorted(attached.items()):
             if read_only and not path.exists():
                 continue
@@ -183,7 +195,7 @@ def drop_relations(duckdb_path: Path, attached: Mapping[str, Path], relations: I
         for database, schema, name in relations:
             found = con.execute(
                 "select table_type from information_schema.tables "
-                "where table_catalog ilike ? and table_schema = ? and table_name = ?",
+                "where table_catalog ilike ? and table_schema ilike ? and table_name ilike ?",
                 [database or catalog, schema, name],
             ).fetchone()
             if found is not None:

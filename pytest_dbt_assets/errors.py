@@ -102,3 +102,13 @@ class DbtWorkerRestartedWarning(UserWarning):
 class BaselineError(DbtAssetsError):
     """The session baseline could not be built, or a test asked for it in a way it cannot serve
     (a later call asking for another start, source rows the baseline already loaded)."""
+
+
+class WarehouseError(DbtAssetsError):
+    """The warehouse the user's profile names cannot be served on the test database (its
+    adapter or emulator is not installed, its database cannot be told)."""
+
+
+class WarehouseConnectionRefused(WarehouseError):
+    """Code under test tried to reach a database other than the test database (a DuckDB file
+    outside pytest's basetemp, MotherDuck, a real Snowflake account) during a materialization."""

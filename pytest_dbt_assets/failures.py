@@ -92,6 +92,8 @@ def dbt_failures(
                 continue
             if not message:
                 continue  # dbt said nothing here (a failed run-operation): the step's error says it
+            if (served_hint := project.backend.failure_hint(message)) is not None:
+                message += "\n" + served_hint
             compiled = (
                 target_path
                 / "compiled"
@@ -136,6 +138,7 @@ def _failing_rows_text(
         if not path.is_file():
             path = compiled / node.get("path", "")
         sql = path.read_text(encoding="utf-8") if path.is_file() else ""
+    sql = project.backend.to_duckdb_sql(sql) if sql.strip() else sql
     found = failing_rows(project.duckdb_path, project.attached_databases, sql, FAILING_ROWS_LIMIT)
     if not found or not found[1]:
         return ""

@@ -109,26 +109,33 @@ _REFUSALS = (
 
 
 @contextmanager
-def read_only_connection(duckdb_path: Path, attached: Mapping[str, Path]) -> Iterator[Any]:
+def read_only_connection(
+    duckdb_path: Path, attached: Mapping[str, Path], *, search_path: str | None = None
+) -> Iterator[Any]:
     """A DuckDB connection to ``duckdb_path`` that cannot write or touch any other file.
 
     The databases in ``attached`` (alias -> file) that exist are attached read-only first
     (:func:`database.open_database`); then external access is switched off and the configuration
     locked, so neither ``SET`` nor ``ATTACH``, ``COPY``, ``EXPORT``, ``read_csv``,
-    ``INSTALL`` or ``LOAD`` gets through.
+    ``INSTALL`` or ``LOAD`` gets through. ``search_path`` (``DATABASE.SCHEMA``) is where
+    unqualified names resolve.
     """
     with open_database(duckdb_path, attached, read_only=True) as con:
+        if search_path is not None:
+            con.execute("SET search_path = ?", [search_path])
         con.execute("SET enable_external_access = false")
         con.execute("SET lock_configuration = true")
         yield con
 
 
-def run_read_only(duckdb_path: Path, attached: Mapping[str, Path], sql: str, parameters: Any) -> list[tuple[Any, ...]]:
+def run_read_only(
+    duckdb_path: Path, attached: Mapping[str, Path], sql: str, parameters: Any, *, search_path: str | None = None
+) -> list[tuple[Any, ...]]:
     """Rows of ``sql``; a statement that would write or reach a file raises :class:`ReadOnlyQueryError`."""
     __tracebackhide__ = True
     import duckdb
 
-    with read_only_connection(duckdb_path, attached) as con:
+    with read_only_connection(duckdb_path, attached, search_path=search_path) as con:
         try:
             return con.execute(sql, parameters).fetchall()
         except (duckdb.PermissionException, duckdb.InvalidInputException, duckdb.CatalogException) as error:

@@ -24,6 +24,7 @@ from pytest_dbt_assets.dbt.runner import describe_dbt_failure, run_dbt
 from pytest_dbt_assets.errors import DbtParseError
 from pytest_dbt_assets.owner import make_temp_folder
 from pytest_dbt_assets.project import DbtAssetsProject, build_project, read_project_yml
+from pytest_dbt_assets.warehouse import Backend
 
 USER_MANIFEST = Path("target", "manifest.json")
 # Under the manifest cache: dbt's partial-parse file of the parse that made each entry, by its
@@ -80,8 +81,8 @@ class PreparedManifest:
         return project.manifest
 
 
-def prepare_manifest(source_dir: Path, workdir: Path | None = None) -> PreparedManifest:
-    """Parse ``source_dir`` with the plugin's DuckDB profile (or take the cached manifest) and
+def prepare_manifest(source_dir: Path, workdir: Path | None = None, backend: Backend | None = None) -> PreparedManifest:
+    """Parse ``source_dir`` with the plugin's profile for ``backend`` (DuckDB's when None; or take the cached manifest) and
     make ``<source_dir>/target/manifest.json`` that manifest, replacing a missing or stale one
     atomically, so the user's Dagster modules read it when conftest.py imports them.
 
@@ -104,11 +105,11 @@ def prepare_manifest(source_dir: Path, workdir: Path | None = None) -> PreparedM
     else:
         keep = True
     try:
-        project = build_project(source_dir, workdir)
+        project = build_project(source_dir, workdir, backend)
         copied = {child.name for child in project.project_dir.iterdir()}
         key = fingerprint(
             project.project_dir,
-            profile=project.profile_name,
+            profile=profile_identity(project),
             target=project.target_name,
             skip=python_projects_inside(source_dir),
         )
@@ -272,7 +273,7 @@ def load_manifest(project: DbtAssetsProject, cache_dir: Path | None) -> dict[str
     parse changed (no dbt parse at all), else from :func:`parse_project`, then cached."""
     if cache_dir is None:
         return parse_project(project)
-    key = fingerprint(project.project_dir, profile=project.profile_name, target=project.target_name)
+    key = fingerprint(project.project_dir, profile=profile_identity(project), target=project.target_name)
 
     def parse() -> str:
         parse_project(project)
@@ -284,6 +285,11 @@ def load_manifest(project: DbtAssetsProject, cache_dir: Path | None) -> dict[str
         (project.target_dir / "manifest.json").write_text(text, encoding="utf-8")
         project.manifest = json.loads(text)
     return project.manifest
+
+
+def profile_identity(project: DbtAssetsProject) -> str:
+    """What of the generated profile shapes the parse: its name and the backend's dialect."""
+    return f"{project.profile_name} {project.backend.fingerprint_text()}"
 
 
 def parse_project(project: DbtAssetsProject) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pytest_dbt_assets.database import describe_relations, has_data, load_sources, wait_until_free
-from pytest_dbt_assets.dbt.runner import release_duckdb
+from pytest_dbt_assets.dbt.runner import dbt_environment, release_duckdb
 from pytest_dbt_assets.definitions import dbt_assets_definitions_of
 from pytest_dbt_assets.errors import MaterializationError, MissingSourceError, strip_ansi
 from pytest_dbt_assets.failures import dbt_failures, read_run_results, step_failures, without_temp_paths
@@ -126,13 +126,7 @@ def materialize_assets(
     if prepare_database is not None:
         prepare_database(selected, nodes)
     sources = needed_sources(defs, nodes, selected)
-    load_sources(
-        project.duckdb_path,
-        sources,
-        provided=data or {},
-        data_dir=data_dir,
-        attached=project.attached_databases,
-    )
+    prepare_sources(project, sources, provided=data or {}, data_dir=data_dir)
     without_data = [source for source in sources if not has_data(source, data or {}, data_dir)]
     result, runs_dir = _run(
         defs,
@@ -184,9 +178,7 @@ def build_baseline(
     nodes = DbtNodes.of(defs)
     selected = {key for key in selected if key in nodes.by_key}
     sources = needed_sources(defs, nodes, selected)
-    loaded = load_sources(
-        project.duckdb_path, sources, provided={}, data_dir=data_dir, attached=project.attached_databases
-    )
+    loaded = prepare_sources(project, sources, provided={}, data_dir=data_dir)
     result, runs_dir = _run(
         defs,
         project,
@@ -202,6 +194,32 @@ def build_baseline(
         failures = describe_result(defs, project, nodes, selected, result, runs_dir, without_data=without_data).failures
         raise MaterializationError("Materialization failed:\n" + "\n".join(f"- {line}" for line in failures), failures)
     return loaded
+
+
+def prepare_sources(
+    project: DbtAssetsProject,
+    sources: Sequence[Mapping[str, Any]],
+    *,
+    provided: Mapping[str, Any],
+    data_dir: Path | None,
+) -> list[str]:
+    """Make the databases and schemas the project's sources name exist, as in production, then
+    load the data of ``sources`` (see :func:`database.load_sources`); the labels loaded."""
+    backend = project.backend
+    schemas = {
+        (str(source.get("database") or ""), str(source["schema"]))
+        for each in project.all_projects
+        for source in (each.manifest.get("sources") or {}).values()
+    }
+    backend.create_databases(project.duckdb_path, project.attached_databases, schemas)
+    return load_sources(
+        project.duckdb_path,
+        sources,
+        provided=provided,
+        data_dir=data_dir,
+        attached=project.attached_databases,
+        identifier=backend.identifier,
+    )
 
 
 def _run(
@@ -221,8 +239,9 @@ def _run(
     from dagster import materialize
 
     runs_dir = project.target_dir / "dbt_assets_runs" / f"run-{next(_run_numbers)}"
+    backend = project.backend
     bound = relocate_resources(
-        {**(defs.resources or {}), **(resources or {})},
+        backend.test_resources({**(defs.resources or {}), **(resources or {})}, project.duckdb_path),
         project,
         vars=vars,
         runs_dir=runs_dir,
@@ -231,16 +250,22 @@ def _run(
     )
     assets = [*(defs.assets or []), *(defs.asset_checks or [])]
     try:
-        result = materialize(
-            assets,  # type: ignore[arg-type]
-            selection=selection,
-            resources=bound,
-            partition_key=partition_key,
-            raise_on_error=False,
-            # Dagster logs every event at DEBUG to the console; pytest would capture ~100
-            # lines per run and show them on failure, where `failures` already says it all.
-            run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
-        )
+        # dbt's processes (dagster-dbt copies this environment) and this one's warehouse
+        # clients reach the test database, and nothing else.
+        with (
+            dbt_environment(backend.dbt_environment(project.duckdb_path)),
+            backend.serving(project.duckdb_path, allowed=project.sandbox),
+        ):
+            result = materialize(
+                assets,  # type: ignore[arg-type]
+                selection=selection,
+                resources=bound,
+                partition_key=partition_key,
+                raise_on_error=False,
+                # Dagster logs every event at DEBUG to the console; pytest would capture ~100
+                # lines per run and show them on failure, where `failures` already says it all.
+                run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
+            )
     finally:
         # A step that failed while dbt was still running (Dagster rejected one of its
         # events) leaves dbt holding the database: stop it before anything opens the file.

@@ -147,6 +147,12 @@ def pytest_configure(config: pytest.Config) -> None:
     _configure_snapshot_keeper(config)
 
 
+def pytest_report_header(config: pytest.Config) -> str | None:
+    """One sentence when the project's adapter is one the plugin does not serve."""
+    session = config.stash.get(SESSION_KEY, None)
+    return session.foreign_note() if session is not None else None
+
+
 # Snapshot safety: a failed test that uses the plugin's fixtures keeps its snapshots under
 # --snapshot-update (compat.record_as_skipped is the touch of syrupy's internals).
 
@@ -327,7 +333,7 @@ def dbt_assets_dbt_executable(
     process (started with the session, serving once collection shows a test needs it,
     stopped at the end of the session): dagster-dbt still runs ``dbt build`` as a subprocess and reads dbt's own JSON
     lines, without paying for Python and dbt start-up each time. With ``subprocess`` it is
-    None: the resource's own dbt.
+    None: the resource's own dbt (on a Snowflake project, a ``dbt`` that runs on the emulator).
 
     The client lives in ``<basetemp>/dbt_assets_worker0/`` and keeps its path for the whole
     session: a worker that dies is restarted once behind it (``DbtWorkerRestartedWarning``);
@@ -335,7 +341,8 @@ def dbt_assets_dbt_executable(
     """
     session = _session(request.config)
     if _launch_worker(request.config) is None:
-        yield None
+        # The project's own dbt: None, but on Snowflake, dbt on the emulator.
+        yield session.dbt_executable(DbtAssetsSession.main_project(dbt_assets_projects))
         return
     try:
         try:

@@ -1,4 +1,6 @@
-"""The user's dbt project, copied to a temporary folder with a throwaway DuckDB profile.
+"""The user's dbt project, copied to a temporary folder with a throwaway profile whose only
+target is the test database (DuckDB files, served as the project's warehouse: see
+:mod:`pytest_dbt_assets.warehouse`).
 
 Nothing here imports pytest: the fixtures in ``plugin.py`` only call :func:`build_project`.
 """
@@ -16,9 +18,10 @@ import yaml
 from pytest_dbt_assets.dbt.runner import describe_dbt_failure, run_dbt
 from pytest_dbt_assets.errors import DbtCommandError, DefinitionsError, ProjectNotFoundError
 from pytest_dbt_assets.isolation import run_read_only, validate_dbt_args
+from pytest_dbt_assets.warehouse import Backend
+from pytest_dbt_assets.warehouse.duckdb import DuckDBBackend
 
 TARGET_NAME = "dbt_assets"
-DUCKDB_FILE_NAME = "dbt_assets.duckdb"
 
 _SKIPPED_NAMES = {
     ".git",
@@ -41,19 +44,22 @@ _SKIPPED_SUFFIXES = (".duckdb", ".duckdb.wal", ".db", ".db.wal")
 
 @dataclass
 class DbtAssetsProject:
-    """A dbt project copied to a temporary folder, with a profile whose only target is DuckDB.
+    """A dbt project copied to a temporary folder, with a profile whose only target is the
+    test database.
 
     Attributes:
         source_dir: the user's dbt project (read, never written, apart from ``target/``).
         project_dir: the temporary copy every dbt command runs against.
         profiles_dir: folder of the generated ``profiles.yml``.
-        duckdb_path: the DuckDB file the generated profile points at.
+        duckdb_path: the test database's DuckDB file (on Snowflake, the file of the profile's
+            database, ``warehouse/<DATABASE>.db``).
         profile_name: profile name taken from ``dbt_project.yml``.
         manifest: the parsed manifest (dict), filled in by :func:`manifest.parse_project`.
         attached_databases: name -> DuckDB file of each database a source pins with
             ``database:``, attached in the generated profile (see :func:`attach_pinned_databases`).
         others: the code location's other dbt projects, each on its own temporary copy and
             profile, all targeting this project's DuckDB file (see :func:`share_database`).
+        backend: how the test database is served in the project's SQL dialect.
     """
 
     source_dir: Path
@@ -66,6 +72,12 @@ class DbtAssetsProject:
     manifest: dict[str, Any] = field(default_factory=dict, repr=False)
     attached_databases: dict[str, Path] = field(default_factory=dict)
     others: tuple[DbtAssetsProject, ...] = field(default=(), repr=False, compare=False)
+    backend: Backend = field(default_factory=DuckDBBackend, repr=False, compare=False)
+
+    @property
+    def sandbox(self) -> Path:
+        """The folder (pytest's basetemp) outside which no test database may be opened."""
+        return self.project_dir.parent.parent
 
     @property
     def target_dir(self) -> Path:
@@ -148,14 +160,18 @@ class DbtAssetsProject:
                 f"The temporary DuckDB database {self.duckdb_path.name} does not exist yet: nothing "
                 "has been built in this test. Materialize something first (dbt_assets_materialize)."
             )
-        return run_read_only(self.duckdb_path, self.attached_databases, sql, parameters)
+        return run_read_only(
+            self.duckdb_path,
+            self.attached_databases,
+            self.backend.to_duckdb_sql(sql),
+            parameters,
+            search_path=self.backend.search_path,
+        )
 
     def reset_database(self) -> None:
-        """Delete the DuckDB file and the attached ones (and their write-ahead logs) so the
-        next run starts empty."""
-        for database in (self.duckdb_path, *self.attached_databases.values()):
-            for path in (database, database.with_name(database.name + ".wal")):
-                path.unlink(missing_ok=True)
+        """Delete the test database's files (and their write-ahead logs) so the next run
+        starts empty."""
+        self.backend.reset(self.duckdb_path, self.attached_databases)
 
 
 def read_project_yml(project_dir: Path) -> dict[str, Any]:
@@ -204,8 +220,9 @@ def describe_found_projects(root: Path) -> str:
     return " dbt projects under it: " + ", ".join(str(path.relative_to(root)) for path in found) + "."
 
 
-def build_project(source_dir: Path, workdir: Path) -> DbtAssetsProject:
-    """Copy ``source_dir`` into ``workdir/project`` and write a DuckDB-only profile.
+def build_project(source_dir: Path, workdir: Path, backend: Backend | None = None) -> DbtAssetsProject:
+    """Copy ``source_dir`` into ``workdir/project`` and write a profile whose only target is
+    the test database, served by ``backend`` (DuckDB's when None).
 
     Build artefacts (``target/``, ``logs/``), virtualenvs, VCS folders, DuckDB files and the
     user's own ``profiles.yml`` are left behind; a vendored ``dbt_packages/`` is kept.
@@ -222,8 +239,9 @@ def build_project(source_dir: Path, workdir: Path) -> DbtAssetsProject:
     profile_name = str(project_yml.get("profile") or project_yml["name"])
     profiles_dir = workdir / "profiles"
     profiles_dir.mkdir()
-    duckdb_path = workdir / DUCKDB_FILE_NAME
-    write_profiles_yml(profiles_dir, profile_name, duckdb_path)
+    backend = backend or DuckDBBackend()
+    duckdb_path = backend.main_file(workdir)
+    write_profiles_yml(profiles_dir, profile_name, duckdb_path, backend=backend)
     return DbtAssetsProject(
         source_dir=source_dir,
         project_dir=project_dir,
@@ -231,69 +249,44 @@ def build_project(source_dir: Path, workdir: Path) -> DbtAssetsProject:
         duckdb_path=duckdb_path,
         profile_name=profile_name,
         project_name=str(project_yml["name"]),
+        backend=backend,
     )
 
 
 def write_profiles_yml(
-    profiles_dir: Path, profile_name: str, duckdb_path: Path, attached: dict[str, Path] | None = None
+    profiles_dir: Path,
+    profile_name: str,
+    duckdb_path: Path,
+    attached: dict[str, Path] | None = None,
+    *,
+    backend: Backend,
 ) -> None:
-    """Write a profiles.yml whose only target is the DuckDB file at ``duckdb_path``, with the
-    DuckDB files of ``attached`` (name -> path) attached under their names.
-
-    ``keep_open: true`` is dbt-duckdb's own default since 1.9.2 (set here for older
-    versions): one DuckDB handle for the whole command rather than a close and reopen
-    between nodes. Materializations run dbt in a process of its own (the worker's child or
-    dagster-dbt's subprocess), and ``dbt.runner.run_dbt`` releases the file after each
-    in-process command, so it is free again when the command ends.
-    """
-    profile = {
-        profile_name: {
-            "target": TARGET_NAME,
-            "outputs": {
-                TARGET_NAME: {
-                    "type": "duckdb",
-                    "path": str(duckdb_path),
-                    "threads": 4,
-                    "keep_open": True,
-                    **(
-                        {"attach": [{"path": str(path), "alias": name} for name, path in sorted(attached.items())]}
-                        if attached
-                        else {}
-                    ),
-                }
-            },
-        }
-    }
+    """Write a profiles.yml whose only target is the test database at ``duckdb_path``, with
+    the further databases of ``attached`` (name -> file), as ``backend`` serves them."""
+    output = backend.profile_output(duckdb_path, attached or {})
+    profile = {profile_name: {"target": TARGET_NAME, "outputs": {TARGET_NAME: output}}}
     (profiles_dir / "profiles.yml").write_text(yaml.safe_dump(profile, sort_keys=True), encoding="utf-8")
 
 
 def attach_pinned_databases(project: DbtAssetsProject) -> dict[str, Path]:
-    """Attach a DuckDB database for each database that a source pins with ``database: X``.
-
-    The manifest was parsed with the generated profile, so a source without ``database:``
-    resolves to the test database; any other name is one the user's YAML pins (a raw
-    database of their warehouse). Each gets a file ``attached/<X>.duckdb`` beside the test
-    database, attached as ``X`` in the profile, so the production YAML works unchanged.
+    """Give each further database the project names (sources pinned with ``database: X``;
+    on Snowflake, models' databases too, see ``Backend.further_databases``) a file beside the
+    test database, attached as ``X`` in the profile, so the production YAML works unchanged.
     Call it after the manifest is parsed and before dbt runs against the database.
     Several dbt projects sharing one database (``project.others``) attach the databases all
     of them pin, so each profile sees the same catalogs.
     """
-    catalog = project.duckdb_path.stem.lower()
-    names = sorted(
-        {
-            str(source["database"])
-            for each in project.all_projects
-            for source in each.manifest.get("sources", {}).values()
-            if source.get("database") and str(source["database"]).lower() != catalog
-        }
-    )
-    folder = project.duckdb_path.parent / "attached"
-    attached = {name: folder / f"{name}.duckdb" for name in names}
+    backend, catalog = project.backend, project.duckdb_path.stem.lower()
+    names = {name for each in project.all_projects for name in backend.further_databases(each.manifest)}
+    attached = {
+        name: backend.database_file(project.duckdb_path, name) for name in sorted(names) if name.lower() != catalog
+    }
     for each in project.all_projects:
         if attached != each.attached_databases:
-            folder.mkdir(exist_ok=True)
+            for path in attached.values():
+                path.parent.mkdir(exist_ok=True)
             each.attached_databases = attached
-            write_profiles_yml(each.profiles_dir, each.profile_name, each.duckdb_path, attached)
+            write_profiles_yml(each.profiles_dir, each.profile_name, each.duckdb_path, attached, backend=backend)
     return attached
 
 
@@ -308,7 +301,9 @@ def share_database(project: DbtAssetsProject, others: Sequence[DbtAssetsProject]
     """
     for other in others:
         other.duckdb_path = project.duckdb_path
-        write_profiles_yml(other.profiles_dir, other.profile_name, other.duckdb_path, project.attached_databases)
+        write_profiles_yml(
+            other.profiles_dir, other.profile_name, other.duckdb_path, project.attached_databases, backend=other.backend
+        )
     project.others = tuple(others)
     return project
 

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from pytest_dbt_assets.materialize import Materialization
     from pytest_dbt_assets.project import DbtAssetsProject
     from pytest_dbt_assets.selection import DbtNodes
+    from pytest_dbt_assets.warehouse import Backend
 
 
 class MaterializeAssets(Protocol):
@@ -84,6 +85,8 @@ class DbtAssetsSession:
         self._cleanups: list[Callable[[], None]] = []
         self._baseline_key: str | None = None
         self._baseline_store: Path | None = None  # None: the run's own folder
+        # How the test database is served (chosen by start()), or why it cannot be.
+        self.backend: Backend | DbtAssetsError | None = None
 
     # -- start-up --------------------------------------------------------------------------
 
@@ -96,11 +99,17 @@ class DbtAssetsSession:
         self._find_dbt_beside_python()
         from pytest_dbt_assets.manifest import prepare_manifest
         from pytest_dbt_assets.owner import make_temp_folder
+        from pytest_dbt_assets.warehouse import choose_backend
 
+        try:
+            self.backend = choose_backend(self.settings.project_dir, self.settings.rootdir, self.settings.warehouse)
+        except DbtAssetsError as error:
+            self.backend = self.prepared = error
+            return
         # The temporary copy made for the parse is kept for build_project (see there).
         self._early_workdir = make_temp_folder()
         try:
-            self.prepared = prepare_manifest(self.settings.project_dir, self._early_workdir)
+            self.prepared = prepare_manifest(self.settings.project_dir, self._early_workdir, self.backend)
         except DbtAssetsError as error:
             self.prepared = error
         finally:
@@ -115,7 +124,7 @@ class DbtAssetsSession:
 
         for project_dir in self.settings.project_dirs[1:]:
             try:
-                self.prepared_others[project_dir] = prepare_manifest(project_dir)
+                self.prepared_others[project_dir] = prepare_manifest(project_dir, backend=self._backend())
             except DbtAssetsError as error:
                 self.prepared_others[project_dir] = error
             finally:
@@ -136,6 +145,17 @@ class DbtAssetsSession:
                 os.environ["PATH"] = saved
 
         self._cleanups.append(restore)
+
+    def _backend(self) -> Backend | None:
+        """The backend :meth:`start` chose (None before it, or when it could not choose)."""
+        return None if isinstance(self.backend, DbtAssetsError) else self.backend
+
+    def foreign_note(self) -> str | None:
+        """The sentence for a project on an adapter the plugin does not serve, or None."""
+        from pytest_dbt_assets.warehouse import foreign_note
+
+        backend = self._backend()
+        return None if backend is None else foreign_note(backend.target)
 
     def close(self) -> None:
         """Stop the worker, remove an unused early copy, restore PATH. Safe to call twice."""
@@ -211,7 +231,7 @@ class DbtAssetsSession:
             )
         if isinstance(prepared, DbtAssetsError):
             raise prepared.with_traceback(None)
-        project = self._take_early_copy(workdir) or build_project(settings.project_dir, workdir)
+        project = self._take_early_copy(workdir) or build_project(settings.project_dir, workdir, self._backend())
         if prepared is not None:
             prepared.install(project)
         else:  # start() was not called (the plugin was registered too late): parse here
@@ -239,7 +259,7 @@ class DbtAssetsSession:
                 raise prepared.with_traceback(None)
             folder = workdir / "projects" / project_dir.name
             folder.mkdir(parents=True)
-            other = build_project(project_dir, folder)
+            other = build_project(project_dir, folder, self._backend())
             if prepared is not None:
                 prepared.install(other)
             else:
@@ -304,8 +324,8 @@ class DbtAssetsSession:
             shutil.rmtree(early_workdir, ignore_errors=True)
         profiles_dir = workdir / early.profiles_dir.name
         profiles_dir.mkdir()
-        duckdb_path = workdir / early.duckdb_path.name
-        write_profiles_yml(profiles_dir, early.profile_name, duckdb_path)
+        duckdb_path = early.backend.main_file(workdir)
+        write_profiles_yml(profiles_dir, early.profile_name, duckdb_path, backend=early.backend)
         return DbtAssetsProject(
             source_dir=early.source_dir,
             project_dir=workdir / early.project_dir.name,
@@ -313,6 +333,7 @@ class DbtAssetsSession:
             duckdb_path=duckdb_path,
             profile_name=early.profile_name,
             project_name=early.project_name,
+            backend=early.backend,
         )
 
     def load_definitions(self, project: DbtAssetsProject) -> Definitions:
@@ -400,13 +421,14 @@ class DbtAssetsSession:
         return self.worker
 
     def dbt_executable(self, project: DbtAssetsProject) -> str | None:
-        """The worker's client, ready for ``project``; None without a worker.
+        """The worker's client, ready for ``project``; without a worker, the backend's own
+        ``dbt`` (None: the resource's).
 
         Raises:
             DbtWorkerError: the worker did not start.
         """
         if self.worker is None:
-            return None
+            return project.backend.dbt_executable(project.project_dir.parent)
         self.worker.prepare_build(project)
         self.worker.wait_ready()
         return str(self.worker.executable)

@@ -31,6 +31,11 @@ OPTIONS = {
         "marked dbt_assets(baseline=True) start from (default: the whole dbt project; dbt tests "
         "are not run)"
     ),
+    "warehouse": (
+        "the SQL dialect of the dbt project, where its profiles.yml cannot tell (default: the type of "
+        "your profile's default target, else duckdb): duckdb, snowflake or snowflake:DATABASE.SCHEMA "
+        "(the database and schema your models build in), or another adapter's name"
+    ),
 }
 RUNNERS = ("worker", "subprocess")
 # Options that take several values: a linelist ini key, a repeatable flag.
@@ -61,6 +66,7 @@ class Settings:
     summary: bool = False
     baseline_select: str | None = None
     project_dirs: tuple[Path, ...] = ()
+    warehouse: str | None = None
 
     def __post_init__(self) -> None:
         if not self.project_dirs and self.project_dir is not None:
@@ -127,6 +133,7 @@ def resolve_settings(
         mermaid=bool((flags or {}).get("mermaid")),
         summary=bool((flags or {}).get("summary")),
         baseline_select=value("baseline_select")[0],
+        warehouse=value("warehouse")[0],
     )
 
 

@@ -39,7 +39,8 @@ def test_tested_ranges_are_pyprojects() -> None:
 
     pyproject = tomllib.loads((Path(__file__).parent.parent / "pyproject.toml").read_text())
     declared = {}
-    for requirement in pyproject["project"]["dependencies"]:
+    extras = pyproject["project"]["optional-dependencies"]["snowflake"]
+    for requirement in [*pyproject["project"]["dependencies"], *extras]:
         match = re.fullmatch(r"([A-Za-z0-9-]+)>=([\d.]+),<([\d.]+)", requirement)
         assert match, requirement
         declared[match[1]] = tuple(tuple(int(part) for part in end.split(".")) for end in match.groups()[1:])

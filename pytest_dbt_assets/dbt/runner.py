@@ -84,7 +84,7 @@ def run_dbt(project: DbtAssetsProject, args: list[str], *, target_path: Path | N
     ]
     if command not in {"deps", "clean", "init"}:
         flags += ["--profile", project.profile_name, "--target", project.target_name]
-    with dbt_environment():
+    with dbt_environment(), project.backend.running_dbt(project.duckdb_path):
         try:
             result = dbtRunner(callbacks=[collect]).invoke([command, *flags, *rest])
         finally:

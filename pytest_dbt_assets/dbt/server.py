@@ -31,6 +31,7 @@ from pytest_dbt_assets import compat
 from pytest_dbt_assets.dbt.client import EXIT_MARKER
 from pytest_dbt_assets.dbt.partial_parse import parse_args_of, parse_in_server, parse_key
 from pytest_dbt_assets.dbt.runner import release_duckdb
+from pytest_dbt_assets.warehouse.snowflake import FOLDER_ENV, emulating_for_dbt, warm_emulator_imports
 
 READY_LINE = "dbt-assets-worker ready"
 SERVE_LINE = "serve"
@@ -95,6 +96,8 @@ def _serve_one(
     if request.get("prepare"):
         conn.sendall(EXIT_MARKER + b"0\n")
         return
+    if FOLDER_ENV in request["env"]:
+        warm_emulator_imports()  # once, here: every child of a Snowflake project needs them
     # Objects alive now are the warm state every child shares: keep the collector from
     # touching them, so a child's collections do not copy those pages.
     gc.freeze()
@@ -199,11 +202,12 @@ def _run_child(conn: socket.socket, request: dict[str, Any], manifest: Any, serv
         from dbt.cli.main import cli
 
         try:
-            if manifest is not None:
-                code = _run_with_manifest(request["argv"], manifest)
-            else:
-                cli.main(args=list(request["argv"]), prog_name="dbt", standalone_mode=True)
-                code = 0
+            with emulating_for_dbt(os.environ):
+                if manifest is not None:
+                    code = _run_with_manifest(request["argv"], manifest)
+                else:
+                    cli.main(args=list(request["argv"]), prog_name="dbt", standalone_mode=True)
+                    code = 0
         except SystemExit as exit_:
             code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
         except KeyboardInterrupt:

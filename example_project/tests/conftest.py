@@ -1,9 +1,0 @@
-import pytest
-
-from jaffle_dagster.resources import DuckDBWarehouse
-
-
-@pytest.fixture
-def dbt_assets_resources(dbt_assets_project):
-    # Point the Python assets' warehouse at the plugin's throwaway DuckDB file.
-    return {"warehouse": DuckDBWarehouse(path=str(dbt_assets_project.duckdb_path))}
