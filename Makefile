@@ -39,7 +39,7 @@ $(LOWEST_INSTALLED): pyproject.toml constraints-lowest.txt
 
 # example_project in both layouts: @dbt_assets beside the dbt project, and jaffle_components/
 # (the same dbt project loaded by a DbtProjectComponent, as `create-dagster project` lays it out).
-EXAMPLES := example_project example_project/jaffle_components
+EXAMPLES := example_project example_project/jaffle_components example_project/jaffle_snowflake
 RUN_EXAMPLES := for dir in $(EXAMPLES); do (cd $$dir && PATH="$(BIN):$$PATH" $(BIN)/python -m pytest -p no:cacheprovider) || exit 1; done
 
 demo: $(INSTALLED)
