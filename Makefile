@@ -8,12 +8,16 @@ BIN := $(CURDIR)/$(VENV)/bin
 # The lower ends of pyproject's ranges (constraints-lowest.txt), a fast subset of the suite.
 LOWEST_VENV := .venv-lowest
 LOWEST_BIN := $(CURDIR)/$(LOWEST_VENV)/bin
+# The lower ends of the snowflake extra (constraints-lowest-snowflake.txt): the Snowflake tests.
+LOWEST_SF_VENV := .venv-lowest-snowflake
+LOWEST_SF_BIN := $(CURDIR)/$(LOWEST_SF_VENV)/bin
 # A clean venv with the built wheel, not an editable install.
 WHEEL_VENV := .venv-wheel
 WHEEL_BIN := $(CURDIR)/$(WHEEL_VENV)/bin
 # dbt-core 1.12 is not installable here; constraints.txt pins the tested set.
 INSTALLED := $(VENV)/.installed
 LOWEST_INSTALLED := $(LOWEST_VENV)/.installed
+LOWEST_SF_INSTALLED := $(LOWEST_SF_VENV)/.installed
 STEP := $(CURDIR)/.ci/step
 # Parse, graph snapshot, the worker, a materialization with row counts, snapshot diffs, cache.
 LOWEST_TESTS := tests/test_snapshot_unit.py \
@@ -22,8 +26,12 @@ LOWEST_TESTS := tests/test_snapshot_unit.py \
 	tests/test_materialize_e2e.py::test_row_counts_of_every_relation_built \
 	tests/test_snapshot_e2e.py::test_materialization_changes_are_told_in_words \
 	tests/test_cache.py::test_warm_session_runs_no_parse
+# The warehouse seam's unit tests, the emulator's differences, a Snowflake team's repo, a refused login.
+LOWEST_SF_TESTS := tests/test_warehouse_unit.py tests/test_snowflake_dialect.py \
+	"tests/test_snowflake_e2e.py::test_snowflake_team_repo_passes_as_it_is[no-secrets-0]" \
+	tests/test_snowflake_e2e.py::test_a_real_snowflake_login_during_a_materialization_is_refused
 
-.PHONY: demo test lint suite example lowest package fix bench clean
+.PHONY: demo test lint suite example lowest lowest-snowflake package fix bench clean
 
 $(INSTALLED): pyproject.toml constraints.txt
 	@$(STEP) setup '$(PYTHON) -m venv $(VENV) \
@@ -37,6 +45,12 @@ $(LOWEST_INSTALLED): pyproject.toml constraints-lowest.txt
 		&& $(LOWEST_BIN)/python -m pip install --quiet -c constraints-lowest.txt -e ".[test]"'
 	touch $@
 
+$(LOWEST_SF_INSTALLED): pyproject.toml constraints-lowest-snowflake.txt
+	@$(STEP) setup-lowest-snowflake '$(PYTHON) -m venv $(LOWEST_SF_VENV) \
+		&& $(LOWEST_SF_BIN)/python -m pip install --quiet --upgrade pip \
+		&& $(LOWEST_SF_BIN)/python -m pip install --quiet -c constraints-lowest-snowflake.txt -e ".[test,snowflake]" dagster-snowflake'
+	touch $@
+
 # example_project in both layouts: @dbt_assets beside the dbt project, and jaffle_components/
 # (the same dbt project loaded by a DbtProjectComponent, as `create-dagster project` lays it out).
 EXAMPLES := example_project example_project/jaffle_components example_project/jaffle_snowflake
@@ -45,8 +59,8 @@ RUN_EXAMPLES := for dir in $(EXAMPLES); do (cd $$dir && PATH="$(BIN):$$PATH" $(B
 demo: $(INSTALLED)
 	@$(RUN_EXAMPLES)
 
-test: lint suite example lowest package
-	@echo "make test: lint, suite, example, lowest and package passed"
+test: lint suite example lowest lowest-snowflake package
+	@echo "make test: lint, suite, example, lowest, lowest-snowflake and package passed"
 
 lint: $(INSTALLED)
 	@$(STEP) lint '$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy'
@@ -61,6 +75,11 @@ lowest: $(LOWEST_INSTALLED)
 	@$(STEP) lowest 'PATH="$(LOWEST_BIN):$$PATH" $(LOWEST_BIN)/python -m pip list 2>/dev/null \
 			| grep -iE "^(dagster|dagster-dbt|dbt-core|dbt-duckdb|duckdb|pytest|syrupy|PyYAML) " \
 		&& PATH="$(LOWEST_BIN):$$PATH" $(LOWEST_BIN)/python -m pytest -p no:cacheprovider $(LOWEST_TESTS)'
+
+lowest-snowflake: $(LOWEST_SF_INSTALLED)
+	@$(STEP) lowest-snowflake 'PATH="$(LOWEST_SF_BIN):$$PATH" $(LOWEST_SF_BIN)/python -m pip list 2>/dev/null \
+			| grep -iE "^(dagster|dagster-dbt|dbt-core|dbt-snowflake|duckdb|fakesnow|pytest|syrupy) " \
+		&& PATH="$(LOWEST_SF_BIN):$$PATH" $(LOWEST_SF_BIN)/python -m pytest -p no:cacheprovider $(LOWEST_SF_TESTS)'
 
 # Build sdist and wheel as a user's pip would, check their metadata, then run example_project
 # from the wheel in a fresh venv (the repo is not on sys.path there).
@@ -84,4 +103,4 @@ bench: $(INSTALLED)
 	PATH="$(BIN):$$PATH" $(BIN)/python benchmarks/run.py --sizes 5 100 --repeat 3
 
 clean:
-	rm -rf $(VENV) $(LOWEST_VENV) $(WHEEL_VENV) dist build *.egg-info .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(LOWEST_VENV) $(LOWEST_SF_VENV) $(WHEEL_VENV) dist build *.egg-info .mypy_cache .ruff_cache

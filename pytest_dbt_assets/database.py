@@ -39,6 +39,7 @@ def load_sources(
     data_dir: Path | None,
     attached: Mapping[str, Path] | None = None,
     identifier: Callable[[str], str] = str,
+    column_type: Callable[[str], str] = str,
 ) -> list[str]:
     """Create each dbt source table that does not exist yet in ``duckdb_path``, when there is
     something to create it from.
@@ -49,7 +50,8 @@ def load_sources(
     these is left alone: dbt may never read it (a ``{{ source() }}`` in a SQL comment, a model
     that does not query it), and when dbt does, :func:`missing_source_hint` explains the
     failure. A source that pins ``database: X`` is created in the DuckDB file ``attached[X]``.
-    ``identifier`` gives the case the warehouse stores an unquoted name in (Snowflake: upper).
+    ``identifier`` gives the case the warehouse stores an unquoted name in (Snowflake: upper),
+    for tables and columns; ``column_type`` turns a declared ``data_type`` into DuckDB's.
     Returns the labels of the tables created.
     """
     created: list[str] = []
@@ -78,11 +80,12 @@ def load_sources(
             if exists:
                 continue
             con.execute(f"create schema if not exists {quote(database)}.{quote(schema)}")
-            declared = declared_columns(source)
+            declared = {identifier(name): column_type(kind) for name, kind in declared_columns(source).items()}
             if label in provided:
-                _load_value(con, relation, provided[label], declared, label)
+                _load_value(con, relation, provided[label], declared, label, identifier)
             elif data_dir is not None and (path := find_data_file(data_dir, source)) is not None:
-                _load_query(con, relation, f"{_READERS[path.suffix]}({_sql_string(path)})", declared, str(path), label)
+                reader = f"{_READERS[path.suffix]}({_sql_string(path)})"
+                _load_query(con, relation, reader, declared, str(path), label, identifier)
             else:
                 columns = ", ".join(f"{quote(name)} {kind}" for name, kind in declared.items())
                 con.execute(f"create table {relation} ({columns})")
@@ -220,16 +223,17 @@ def _sql_string(value: Any) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
-def _load_value(con: Any, relation: str, value: Any, declared: dict[str, str], label: str) -> None:
+def _load_value(
+    con: Any, relation: str, value: Any, declared: dict[str, str], label: str, identifier: Callable[[str], str]
+) -> None:
     if isinstance(value, (str, Path)):
         path = Path(value)
         if path.suffix not in _READERS:
             raise SourceDataError(f"Data for source {label}: {path} is not a .csv, .parquet or .json file.")
         if not path.is_file():
             raise SourceDataError(f"Data for source {label}: file {path} does not exist.")
-        _load_query(
-            con, relation, f"{_READERS[path.suffix]}({_sql_string(path.resolve())})", declared, str(path), label
-        )
+        reader = f"{_READERS[path.suffix]}({_sql_string(path.resolve())})"
+        _load_query(con, relation, reader, declared, str(path), label, identifier)
     elif isinstance(value, list):
         if not value:
             if not declared:
@@ -245,13 +249,12 @@ def _load_value(con: Any, relation: str, value: Any, declared: dict[str, str], l
         with tempfile.TemporaryDirectory() as folder:
             path = Path(folder) / "rows.json"
             path.write_text("\n".join(json.dumps(dict(row), default=str) for row in value), encoding="utf-8")
-            _load_query(
-                con, relation, f"read_json({_sql_string(path)}, format='newline_delimited')", declared, "rows", label
-            )
+            reader = f"read_json({_sql_string(path)}, format='newline_delimited')"
+            _load_query(con, relation, reader, declared, "rows", label, identifier)
     elif hasattr(value, "__arrow_c_stream__") or hasattr(value, "to_arrow") or type(value).__name__ == "DataFrame":
         con.register("_dbt_assets_frame", value)
         try:
-            _load_query(con, relation, "_dbt_assets_frame", declared, "DataFrame", label)
+            _load_query(con, relation, "_dbt_assets_frame", declared, "DataFrame", label, identifier)
         finally:
             con.unregister("_dbt_assets_frame")
     else:
@@ -261,18 +264,31 @@ def _load_value(con: Any, relation: str, value: Any, declared: dict[str, str], l
         )
 
 
-def _load_query(con: Any, relation: str, from_sql: str, declared: dict[str, str], origin: str, label: str) -> None:
-    """``create table relation as select ... from from_sql``, casting declared columns."""
+def _load_query(
+    con: Any,
+    relation: str,
+    from_sql: str,
+    declared: dict[str, str],
+    origin: str,
+    label: str,
+    identifier: Callable[[str], str],
+) -> None:
+    """``create table relation as select ... from from_sql``, each column named as the
+    warehouse stores it (``identifier``) and cast to its declared type (``declared`` is keyed
+    by those names)."""
     import duckdb
 
     try:
         present = [row[0] for row in con.execute(f"describe select * from {from_sql}").fetchall()]
+        stored = {identifier(name): name for name in present}
         select = []
-        for name in present:
+        for name, read in stored.items():
             kind = declared.get(name)
-            select.append(f"cast({quote(name)} as {kind}) as {quote(name)}" if kind else quote(name))
+            select.append(
+                f"cast({quote(read)} as {kind}) as {quote(name)}" if kind else f"{quote(read)} as {quote(name)}"
+            )
         for name, kind in declared.items():
-            if name not in present:
+            if name not in stored:
                 select.append(f"cast(null as {kind}) as {quote(name)}")
         con.execute(f"create table {relation} as select {', '.join(select)} from {from_sql}")
     except duckdb.Error as exc:

@@ -219,6 +219,7 @@ def prepare_sources(
         data_dir=data_dir,
         attached=project.attached_databases,
         identifier=backend.identifier,
+        column_type=backend.column_type,
     )
 
 

@@ -28,6 +28,7 @@ from pytest_dbt_assets.errors import (
     SeveralProjectsError,
 )
 from pytest_dbt_assets.settings import Settings, folder_to_find_dbt
+from pytest_dbt_assets.upstream_warnings import upstream_warnings_dropped
 
 if TYPE_CHECKING:
     from dagster import Definitions
@@ -358,25 +359,27 @@ class DbtAssetsSession:
                 "dbt_assets_definitions in [tool.pytest.ini_options] to the `package.module:attr` of the "
                 "Definitions holding their @dbt_assets."
             )
-        if spec is None:
-            defs = build_default_definitions(project)
-        else:
-            defs = import_definitions(spec, self.settings.rootdir)
-            for each in project.all_projects:
-                problem = (
-                    self.manifest_problem()
-                    if each is project
-                    else getattr(self.prepared_others.get(each.source_dir), "user_manifest_problem", None)
-                )
-                validate_same_manifest(defs, each, spec, problem)
-        return relocate_definitions(defs, project)
+        with upstream_warnings_dropped():
+            if spec is None:
+                defs = build_default_definitions(project)
+            else:
+                defs = import_definitions(spec, self.settings.rootdir)
+                for each in project.all_projects:
+                    problem = (
+                        self.manifest_problem()
+                        if each is project
+                        else getattr(self.prepared_others.get(each.source_dir), "user_manifest_problem", None)
+                    )
+                    validate_same_manifest(defs, each, spec, problem)
+            return relocate_definitions(defs, project)
 
     @staticmethod
     def build_graph(defs: Definitions) -> AssetGraph:
         """The resolved asset graph of ``defs`` as plain sorted data."""
         from pytest_dbt_assets.graph import build_asset_graph
 
-        return build_asset_graph(defs)
+        with upstream_warnings_dropped():
+            return build_asset_graph(defs)
 
     # -- the dbt worker --------------------------------------------------------------------
 
@@ -482,21 +485,22 @@ class DbtAssetsSession:
             # stacklevel: this method, the fixture's callable, the test that called it.
             warnings.warn(DbtWorkerRestartedWarning(what_happened), stacklevel=3)
         try:
-            materialization = materialize_assets(
-                defs,
-                project,
-                select=select,
-                dbt_select=dbt_select,
-                vars=vars,
-                resources=resources,
-                partition_key=partition_key,
-                indirect_selection=indirect_selection,
-                raise_on_error=raise_on_error,
-                data=data,
-                data_dir=self.settings.data_dir,
-                dbt_executable=dbt_executable,
-                prepare_database=prepare_database,
-            )
+            with upstream_warnings_dropped():
+                materialization = materialize_assets(
+                    defs,
+                    project,
+                    select=select,
+                    dbt_select=dbt_select,
+                    vars=vars,
+                    resources=resources,
+                    partition_key=partition_key,
+                    indirect_selection=indirect_selection,
+                    raise_on_error=raise_on_error,
+                    data=data,
+                    data_dir=self.settings.data_dir,
+                    dbt_executable=dbt_executable,
+                    prepare_database=prepare_database,
+                )
         except DbtAssetsError as error:
             self._note_worker_death(error)
             raise

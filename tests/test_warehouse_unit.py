@@ -161,3 +161,42 @@ def test_dbt_snowflake_merge_and_temporary_objects_run_on_the_emulator(tmp_path:
         names = other.cursor().execute("select table_name from information_schema.tables").fetchall()
         assert ("TARGET__DBT_TMP",) not in names and ("TARGET",) in names
         other.close()
+
+
+def test_snowflake_sources_load_in_upper_case_with_snowflake_types(tmp_path: Path) -> None:
+    """A data file's lower-case header and a YAML's lower-case `columns:` with Snowflake type
+    names give the table Snowflake would hold: upper-case names, declared types, no extra column."""
+    import duckdb
+
+    from pytest_dbt_assets.database import load_sources
+    from pytest_dbt_assets.warehouse import UserTarget
+    from pytest_dbt_assets.warehouse.snowflake import SnowflakeBackend
+
+    backend = SnowflakeBackend(UserTarget("snowflake", "ANALYTICS", "PUBLIC"))
+    data = tmp_path / "data" / "raw"
+    data.mkdir(parents=True)
+    (data / "orders.csv").write_text("id,amount,payload\n1,2.5,{}\n")
+    source = {
+        "source_name": "raw",
+        "name": "orders",
+        "schema": "shop",
+        "columns": {"id": {"data_type": "number(38, 0)"}, "placed_at": {"data_type": "timestamp_ntz"}},
+    }
+    main = tmp_path / "ANALYTICS.db"
+    loaded = load_sources(
+        main,
+        [source],
+        provided={},
+        data_dir=tmp_path / "data",
+        identifier=backend.identifier,
+        column_type=backend.column_type,
+    )
+    assert loaded == ["raw.orders"]
+    with duckdb.connect(str(main)) as con:
+        columns = con.execute("describe ANALYTICS.SHOP.ORDERS").fetchall()
+    assert [(name, kind) for name, kind, *_ in columns] == [
+        ("ID", "DECIMAL(38,0)"),
+        ("AMOUNT", "DOUBLE"),
+        ("PAYLOAD", "VARCHAR"),
+        ("PLACED_AT", "TIMESTAMP"),
+    ]

@@ -240,6 +240,10 @@ class Backend:
         """An unquoted identifier as the warehouse stores it."""
         return name
 
+    def column_type(self, declared: str) -> str:
+        """A column's ``data_type`` as written in the project's YAML, in DuckDB's words."""
+        return declared
+
     def fingerprint_text(self) -> str:
         """What the manifest cache must know of this backend: the dialect, the adapter's
         version and the generated profile's database and schema."""

@@ -42,6 +42,7 @@ FAKE_CREDENTIALS = {"account": "fakesnow", "user": "pytest_dbt_assets", "passwor
 # of its own, and a DuckDB transaction may write to one database only, so dbt-snowflake's
 # `begin; merge ...; commit` (incremental models, snapshots) cannot run as one.
 TRANSACTION_STATEMENTS = [r"(\s|--[^\n]*\n|/\*[\s\S]*?\*/)*(begin|start\s+transaction|commit|rollback)\b"]
+_SEMI_STRUCTURED = {"VARIANT", "OBJECT", "ARRAY"}
 INSTALL_HINT = "pip install 'pytest-dbt-assets[snowflake]' (fakesnow and dbt-snowflake)"
 
 
@@ -142,6 +143,16 @@ class SnowflakeBackend(Backend):
 
     def identifier(self, name: str) -> str:
         return name.upper()
+
+    def column_type(self, declared: str) -> str:
+        from sqlglot import exp
+
+        try:
+            kind = exp.DataType.build(declared, dialect="snowflake")
+        except Exception:  # noqa: BLE001 - DuckDB then says what it cannot read, naming the source
+            return declared
+        # Semi-structured values are JSON on the emulator, as fakesnow stores them.
+        return "JSON" if kind.this.name in _SEMI_STRUCTURED else kind.sql(dialect="duckdb")
 
     def failure_hint(self, message: str) -> str | None:
         return emulator_hint(message)
