@@ -108,17 +108,17 @@ class SnowflakeBackend(Backend):
             yield
 
     def create_databases(self, main_file: Path, attached: Mapping[str, Path], schemas: set[tuple[str, str]]) -> None:
-        # Through the emulator, so each file holds the catalog views and macros it adds.
         wanted = {(self.database, self.schema)} | {(database or self.database, schema) for database, schema in schemas}
-        if all((main_file.parent / f"{name.upper()}{FILE_SUFFIX}").exists() for name, _ in wanted) and all(
-            path.exists() for path in attached.values()
-        ):
+        names = {main_file.stem, *attached, *(database for database, _ in wanted)}
+        if all(self.database_file(main_file, name).exists() for name in names):
             return  # a later call of the same test: made by the first
+        # Through the emulator, so that each file holds the catalog views and macros it adds;
+        # the first connection keeps one emulator open for the others.
         with emulating(main_file.parent) as emulator:
-            for name in sorted({main_file.stem, *attached}):
-                emulator.connect(database=name).close()
             connection = emulator.connect(database=self.database, schema=self.schema)
             try:
+                for name in sorted(names - {self.database}):
+                    emulator.connect(database=name).close()
                 for database, schema in sorted(wanted):
                     connection.cursor().execute(f"create schema if not exists {database}.{schema}")
             finally:
