@@ -391,6 +391,49 @@ def fakesnow_statement_rewrite(rewrite: Callable[[Any, Any], Any]) -> Iterator[N
         yield
 
 
+@contextmanager
+def fakesnow_error_wording(reword: Callable[[str], str]) -> Iterator[None]:
+    """Inside: the message of each ``ProgrammingError`` a fakesnow cursor raises goes through
+    ``reword`` (same errno and sqlstate; the original error is its cause)."""
+    from unittest import mock
+
+    from fakesnow.cursor import FakeSnowflakeCursor
+    from snowflake.connector.errors import ProgrammingError
+
+    execute = FakeSnowflakeCursor.execute
+
+    def reworded(self: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return execute(self, *args, **kwargs)
+        except ProgrammingError as error:
+            message = reword(error.msg or "")
+            if message == error.msg:
+                raise
+            raise ProgrammingError(msg=message, errno=error.errno, sqlstate=error.sqlstate) from error
+
+    with mock.patch.object(FakeSnowflakeCursor, "execute", reworded):
+        yield
+
+
+@shim("fakesnow", "fakesnow.cursor.FakeSnowflakeCursor.execute raising snowflake's ProgrammingError")
+def check_fakesnow_error_wording() -> str | None:
+    if installed_version("fakesnow") is None:
+        return None
+    from fakesnow.instance import FakeSnow
+
+    instance = FakeSnow()  # in memory
+    try:
+        with fakesnow_error_wording(lambda text: "reworded: " + text):
+            instance.connect().cursor().execute("select * from no_such_table")
+    except Exception as error:  # noqa: BLE001 - the check reports whatever broke
+        if not str(error).count("reworded: "):
+            return f"the error was not reworded: {type(error).__name__}: {error}"
+        return None
+    finally:
+        close_fakesnow(instance)
+    return "a query of a missing table raised nothing"
+
+
 @shim("fakesnow", "fakesnow.cursor.FakeSnowflakeCursor._transform_explode(expression) and its _conn")
 def check_fakesnow_statement_rewrite() -> str | None:
     if installed_version("fakesnow") is None:

@@ -212,3 +212,70 @@ def test_another_adapter_gets_one_sentence_and_its_graph_is_tested(pytester: pyt
     result.assert_outcomes(passed=1)
     said = [line for line in result.outlines if "your profile's target is bigquery" in line]
     assert len(said) == 1 and "materializations run on DuckDB's SQL" in said[0]
+
+
+def test_io_managers_and_write_pandas_reach_the_emulator(snowflake_repo: pytest.Pytester) -> None:
+    """dagster-snowflake-pandas' I/O manager (credentials from unset EnvVars) and
+    write_pandas land DataFrames in the test database, where dbt and query() read them."""
+    pytest.importorskip("dagster_snowflake_pandas")
+    write_files(
+        snowflake_repo.path,
+        {
+            "pyproject.toml": SNOWFLAKE_SHOP_FILES["pyproject.toml"].replace("definitions:defs", "frames:defs"),
+            "shop_dagster/frames.py": """
+                import dagster as dg
+                import pandas as pd
+                from dagster_snowflake import SnowflakeResource
+                from dagster_snowflake_pandas import SnowflakePandasIOManager
+                from snowflake.connector.pandas_tools import write_pandas
+
+                from shop_dagster.definitions import project, shop_dbt_assets
+
+
+                @dg.asset(key_prefix=["RAW", "SHOP"], io_manager_key="frames")
+                def visits() -> pd.DataFrame:
+                    return pd.DataFrame({"ID": [1, 2, 3], "PAGE": ["a", "b", "a"]})
+
+
+                @dg.asset(io_manager_key="frames", key_prefix=["RAW", "SHOP"])
+                def page_counts(visits: pd.DataFrame) -> pd.DataFrame:
+                    return visits.groupby("page", as_index=False).size()  # loaded with lower-case names
+
+
+                @dg.asset
+                def pandas_landing(snowflake: SnowflakeResource) -> dg.MaterializeResult:
+                    frame = pd.DataFrame({"ID": [7, 8], "NAME": ["x", "y"]})
+                    with snowflake.get_connection() as conn:
+                        conn.cursor().execute("create or replace table ANALYTICS.PUBLIC.LANDED (ID int, NAME varchar)")
+                        success, _, rows, _ = write_pandas(conn, frame, "LANDED")
+                    return dg.MaterializeResult(metadata={"dagster/row_count": rows})
+
+
+                defs = dg.Definitions(
+                    assets=[shop_dbt_assets, visits, page_counts, pandas_landing],
+                    resources={
+                        "dbt": dg.ResourceDefinition.none_resource(),
+                        "snowflake": SnowflakeResource(
+                            account=dg.EnvVar("SNOWFLAKE_ACCOUNT"), user=dg.EnvVar("SNOWFLAKE_USER"),
+                            password=dg.EnvVar("SNOWFLAKE_PASSWORD"), database="ANALYTICS", schema="PUBLIC",
+                        ),
+                        "frames": SnowflakePandasIOManager(
+                            account=dg.EnvVar("SNOWFLAKE_ACCOUNT"), user=dg.EnvVar("SNOWFLAKE_USER"),
+                            password=dg.EnvVar("SNOWFLAKE_PASSWORD"), database=dg.EnvVar("SNOWFLAKE_DATABASE"),
+                        ),
+                    },
+                )
+            """,
+            "tests/test_frames.py": """
+                def test_frames(dbt_assets_materialize, dbt_assets_project):
+                    result = dbt_assets_materialize(["RAW/SHOP/visits", "RAW/SHOP/page_counts", "pandas_landing"])
+                    assert result.row_counts["pandas_landing"] == 2
+                    assert dbt_assets_project.query("select count(*) from ANALYTICS.SHOP.VISITS") == [(3,)]
+                    assert dbt_assets_project.query("select * from ANALYTICS.SHOP.PAGE_COUNTS order by 1") == [
+                        ("a", 2), ("b", 1)
+                    ]
+                    assert dbt_assets_project.query("select name from LANDED order by id") == [("x",), ("y",)]
+            """,
+        },
+    )
+    snowflake_repo.inline_run("tests/test_frames.py").assertoutcome(passed=1)

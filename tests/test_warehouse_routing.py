@@ -9,10 +9,13 @@ import pytest
 from tests.repos import SHOP_DAGSTER_FILES, write_files
 
 pytest.importorskip("dagster_duckdb")
+pytest.importorskip("dagster_duckdb_pandas")
 
 RESOURCES = """
 import duckdb
+import pandas as pd
 from dagster_duckdb import DuckDBResource
+from dagster_duckdb_pandas import DuckDBPandasIOManager
 
 # The production warehouse: the same file shop/profiles.yml's prod target writes.
 PROD = str(project.project_dir / "prod.duckdb")
@@ -33,6 +36,11 @@ def audit(audit_db: DuckDBResource):
     return dg.MaterializeResult(metadata={"dagster/row_count": count})
 
 
+@dg.asset(io_manager_key="frames", key_prefix=["analytics"], deps=[scores])
+def score_frame() -> pd.DataFrame:
+    return pd.DataFrame({"customer_id": [1, 2], "score": [10, 20]})
+
+
 @dg.asset
 def elsewhere():
     duckdb.connect(str(project.project_dir.parent / "elsewhere.duckdb"))
@@ -44,11 +52,12 @@ def motherduck():
 
 
 defs = dg.Definitions(
-    assets=[shop_dbt_assets, scores, audit, elsewhere, motherduck],
+    assets=[shop_dbt_assets, scores, audit, score_frame, elsewhere, motherduck],
     resources={
         "dbt": DbtCliResource(project_dir=project),
         "warehouse": DuckDBResource(database=PROD),
         "audit_db": DuckDBResource(database=dg.EnvVar("AUDIT_DUCKDB_PATH")),
+        "frames": DuckDBPandasIOManager(database=PROD),
     },
 )
 """
@@ -74,9 +83,11 @@ def test_python_assets_reach_the_test_database_without_an_override(
             from dagster import AssetSelection
 
             def test_scores(dbt_assets_materialize, dbt_assets_project):
-                result = dbt_assets_materialize(AssetSelection.assets("audit").upstream())
+                result = dbt_assets_materialize(AssetSelection.assets("audit", "analytics/score_frame").upstream())
                 assert result.row_counts["scores"] == result.row_counts["audit"] == 3
                 assert dbt_assets_project.query("select max(score) from main.scores") == [(20,)]
+                # dagster-duckdb-pandas' I/O manager, pointed at the production file, wrote here.
+                assert dbt_assets_project.query("select sum(score) from analytics.score_frame") == [(30,)]
         """
     )
     shop_repo.inline_run().assertoutcome(passed=1)

@@ -257,21 +257,25 @@ def imported_classes(module: str, *names: str) -> tuple[type, ...]:
     return tuple(cls for name in names if (cls := getattr(found, name, None)) is not None) if found else ()
 
 
-def resolved_config(resource: Any) -> dict[str, Any]:
+def resolved_config(resource: Any) -> tuple[dict[str, Any], set[str]]:
     """A Dagster resource's set fields by their names in its constructor, each ``EnvVar``
-    read now (left out when it is unset), for a copy made with some of them replaced."""
+    read now, for a copy made with some of them replaced; and the names of those whose
+    ``EnvVar`` is unset (left out of the values)."""
     from dagster import EnvVar
 
     values: dict[str, Any] = {}
+    unset: set[str] = set()
     model: Any = type(resource)  # a pydantic model: Dagster's config
     fields: dict[str, Any] = model.model_fields
     for name, field in fields.items():
         value = getattr(resource, name, None)
         if isinstance(value, EnvVar):
             value = value.get_value()
+            if value is None:
+                unset.add(field.alias or name)
         if value is not None:
             values[field.alias or name] = value
-    return values
+    return values, unset
 
 
 def choose_backend(project_dir: Path, rootdir: Path, option: str | None) -> Backend:

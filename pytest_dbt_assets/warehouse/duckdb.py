@@ -55,9 +55,10 @@ class DuckDBBackend(Backend):
     @staticmethod
     def _on_test_database(resource: Any, main_file: Path) -> Any:
         classes = imported_classes("dagster_duckdb", "DuckDBResource", "DuckDBIOManager")
-        if not classes or not isinstance(resource, classes) or "database" in resolved_config(resource):
+        if not classes or not isinstance(resource, classes):
             return resource
-        return type(resource)(**{**resolved_config(resource), "database": str(main_file)})
+        values, unset = resolved_config(resource)
+        return type(resource)(**{**values, "database": str(main_file)}) if "database" in unset else resource
 
     @contextmanager
     def serving(self, main_file: Path, *, allowed: Path) -> Iterator[None]:

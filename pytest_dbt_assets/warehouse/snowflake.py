@@ -24,13 +24,12 @@ from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
 from pytest_dbt_assets import compat
 from pytest_dbt_assets.errors import WarehouseError
 from pytest_dbt_assets.warehouse import Backend, UserTarget, imported_classes, resolved_config
 from pytest_dbt_assets.warehouse.guards import refusing_snowflake
-from pytest_dbt_assets.warehouse.snowflake_sql import drop_temporary, emulator_hint, rewrite
+from pytest_dbt_assets.warehouse.snowflake_sql import drop_temporary, emulator_hint, rewrite, snowflake_wording
 
 FOLDER_ENV = "PYTEST_DBT_ASSETS_SNOWFLAKE_FOLDER"
 FOLDER_NAME = "warehouse"
@@ -174,12 +173,13 @@ class SnowflakeBackend(Backend):
         classes = imported_classes("dagster_snowflake", "SnowflakeResource", "SnowflakeIOManager")
         if not classes or not isinstance(resource, classes):
             return resource
-        values = resolved_config(resource)
+        values, unset = resolved_config(resource)
         values.update(FAKE_CREDENTIALS)
         for name in ("private_key", "private_key_path", "private_key_password", "authenticator", "host"):
             values.pop(name, None)
-        values.setdefault("database", self.database)
-        values.setdefault("schema", self.schema)
+        # Where the team's own database or schema comes from an unset variable, the profile's.
+        profile = {"database": self.database, "schema": self.schema}
+        values.update({name: value for name, value in profile.items() if name in unset})
         return type(resource)(**values)
 
 
@@ -280,14 +280,41 @@ def emulating(folder: Path) -> Iterator[Emulator]:
         return emulator.connect(**kwargs)
 
     with ExitStack() as stack:
-        stack.enter_context(mock.patch.object(snowflake.connector, "connect", connect))
         stack.enter_context(
-            mock.patch.object(snowflake.connector.pandas_tools, "write_pandas", fakesnow.fakes.write_pandas)
+            rebinding(
+                {
+                    "connect": (snowflake.connector.connect, connect),
+                    "write_pandas": (snowflake.connector.pandas_tools.write_pandas, fakesnow.fakes.write_pandas),
+                }
+            )
         )
         stack.enter_context(compat.fakesnow_statement_rewrite(rewrite))
+        stack.enter_context(compat.fakesnow_error_wording(snowflake_wording))
         stack.enter_context(_quiet_emulator())
         stack.callback(emulator.close)
         yield emulator
+
+
+@contextmanager
+def rebinding(functions: Mapping[str, tuple[Any, Any]]) -> Iterator[None]:
+    """Inside: every loaded module's global ``name`` that is the function ``real`` (its own
+    module's, and the copies ``from snowflake.connector import connect`` made, in the user's
+    modules and dagster-snowflake's) is ``replacement`` (``functions``: name -> (real,
+    replacement)); each is put back after."""
+    swapped: list[tuple[dict[str, Any], str, Any]] = []
+    try:
+        for module in list(sys.modules.values()):
+            namespace = getattr(module, "__dict__", None)
+            if not isinstance(namespace, dict):
+                continue
+            for name, (real, replacement) in functions.items():
+                if namespace.get(name) is real:
+                    namespace[name] = replacement
+                    swapped.append((namespace, name, real))
+        yield
+    finally:
+        for namespace, name, real in swapped:
+            namespace[name] = real
 
 
 @contextmanager

@@ -15,6 +15,7 @@ the user's model SQL: where fakesnow differs on the user's SQL, the failure says
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 # Where the temporary objects a connection made are kept, on fakesnow's connection:
@@ -89,6 +90,20 @@ def _qualify_inserted_values(merge: Any) -> None:
         for column in values.find_all(exp.Column):
             if not column.table:
                 column.set("table", exp.to_identifier(alias))
+
+
+_MISSING = re.compile(r"Catalog Error: (?:Table|View|Table Function) with name (\S+) does not exist!")
+
+
+def snowflake_wording(message: str) -> str:
+    """An error of DuckDB's under fakesnow in the words Snowflake uses, which code under test
+    may look for (dagster-snowflake's I/O manager ignores "does not exist or not authorized"
+    when it clears a table that is not there yet); DuckDB's text follows it."""
+    found = _MISSING.search(message)
+    if found is None or "not authorized" in message:
+        return message
+    name = found.group(1).strip('"')
+    return f"SQL compilation error: Object '{name}' does not exist or not authorized. ({message})"
 
 
 # What fakesnow (or DuckDB under it) says when it cannot run a statement, as opposed to an
