@@ -27,8 +27,8 @@ from pytest_dbt_assets.errors import (
     ProjectNotFoundError,
     SeveralProjectsError,
 )
+from pytest_dbt_assets.quiet import quiet_upstream
 from pytest_dbt_assets.settings import Settings, folder_to_find_dbt
-from pytest_dbt_assets.upstream_warnings import upstream_warnings_dropped
 
 if TYPE_CHECKING:
     from dagster import Definitions
@@ -110,7 +110,8 @@ class DbtAssetsSession:
         # The temporary copy made for the parse is kept for build_project (see there).
         self._early_workdir = make_temp_folder()
         try:
-            self.prepared = prepare_manifest(self.settings.project_dir, self._early_workdir, self.backend)
+            with quiet_upstream():  # dbt is imported here: its tracking library's root log handler goes
+                self.prepared = prepare_manifest(self.settings.project_dir, self._early_workdir, self.backend)
         except DbtAssetsError as error:
             self.prepared = error
         finally:
@@ -359,7 +360,7 @@ class DbtAssetsSession:
                 "dbt_assets_definitions in [tool.pytest.ini_options] to the `package.module:attr` of the "
                 "Definitions holding their @dbt_assets."
             )
-        with upstream_warnings_dropped():
+        with quiet_upstream():
             if spec is None:
                 defs = build_default_definitions(project)
             else:
@@ -378,7 +379,7 @@ class DbtAssetsSession:
         """The resolved asset graph of ``defs`` as plain sorted data."""
         from pytest_dbt_assets.graph import build_asset_graph
 
-        with upstream_warnings_dropped():
+        with quiet_upstream():
             return build_asset_graph(defs)
 
     # -- the dbt worker --------------------------------------------------------------------
@@ -485,7 +486,7 @@ class DbtAssetsSession:
             # stacklevel: this method, the fixture's callable, the test that called it.
             warnings.warn(DbtWorkerRestartedWarning(what_happened), stacklevel=3)
         try:
-            with upstream_warnings_dropped():
+            with quiet_upstream():
                 materialization = materialize_assets(
                     defs,
                     project,

@@ -543,3 +543,48 @@ def test_failures_name_nodes_of_every_dbt_assets_manifest(shop_repo: pytest.Pyte
         },
     )
     run_inner(shop_repo).assert_outcomes(passed=1)
+
+
+def test_a_failed_test_shows_each_log_line_once_without_colours_or_upstream_warnings(
+    shop_repo: pytest.Pytester,
+) -> None:
+    """dbt's tracking library installs a root log handler at import and Dagster's own loggers
+    reached pytest's log capture as well as Dagster's console: each line was printed three
+    times, dbt's with raw colour codes, and dagster-dbt's deprecation and beta warnings ended
+    in the summary. The user's own warning still does."""
+    write_files(
+        shop_repo.path,
+        {
+            "shop_dagster/noisy.py": """
+                import warnings
+
+                import dagster as dg
+
+                from shop_dagster.definitions import defs as shop_defs
+
+
+                @dg.asset(deps=[dg.AssetKey(["acme", "marts", "customers"])])
+                def noisy(context: dg.AssetExecutionContext):
+                    context.log.info("CONTEXT-MARK")
+                    dg.get_dagster_logger().info("BUILTIN-MARK")
+                    warnings.warn("USER-MARK", DeprecationWarning, stacklevel=1)
+                    raise ValueError("boom")
+
+
+                defs = dg.Definitions(assets=[*shop_defs.assets, noisy], resources=shop_defs.resources)
+            """,
+            "pyproject.toml": SHOP_INI.replace("shop_dagster.definitions:defs", "shop_dagster.noisy:defs"),
+            "tests/test_noisy.py": """
+                def test_noisy(dbt_assets_materialize):
+                    dbt_assets_materialize(["noisy"], dbt_select="+customers")
+            """,
+        },
+    )
+    result = run_inner(shop_repo, "-W", "default")
+    result.assert_outcomes(failed=1)
+    output = result.stdout.str()
+    for mark in ("CONTEXT-MARK", "BUILTIN-MARK", "Running dbt command", "Completed successfully"):
+        assert output.count(mark) == 1, (mark, output)
+    assert "\x1b[" not in output and "[32m" not in output and "[0m" not in output
+    assert "BetaWarning" not in output and "AssetExecutionContext.op is deprecated" not in output
+    assert "USER-MARK" in output  # the user's own warning stays

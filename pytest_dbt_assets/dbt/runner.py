@@ -36,13 +36,14 @@ REDIRECTING_ENV_VARS = tuple(prefix + name for name in _REDIRECTING_ENV_NAMES fo
 
 @contextmanager
 def dbt_environment(settings: Mapping[str, str] | None = None) -> Iterator[None]:
-    """Hide the user's ``DBT_*`` / ``DBT_ENGINE_*`` redirections and anonymous usage tracking
-    from the dbt commands started inside (in process, or by dagster-dbt, which copies
+    """Hide the user's ``DBT_*`` / ``DBT_ENGINE_*`` redirections, anonymous usage tracking and
+    colours from the dbt commands started inside (in process, or by dagster-dbt, which copies
     ``os.environ``), and set ``settings`` (more ``DBT_*`` variables) for them.
 
     The environment is restored afterwards, whatever happens.
     """
-    given = {"DBT_SEND_ANONYMOUS_USAGE_STATS": "false", **(settings or {})}
+    # Colour codes in dbt's lines would reach pytest's captured output raw (`[32mPASS[0m`).
+    given = {"DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "DBT_USE_COLORS": "false", **(settings or {})}
     saved = {name: os.environ.get(name) for name in (*REDIRECTING_ENV_VARS, *given)}
     try:
         for name in REDIRECTING_ENV_VARS:
