@@ -147,6 +147,21 @@ def pytest_configure(config: pytest.Config) -> None:
     _configure_snapshot_keeper(config)
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
+    """A failed snapshot comparison's short summary line (``-r``, ``FAILED ... - ``) starts
+    with the first change told in words."""
+    report = yield
+    if report.failed and "dbt_assets_snapshot" in getattr(item, "fixturenames", ()):
+        from pytest_dbt_assets.snapshot import first_change
+
+        crash = getattr(report.longrepr, "reprcrash", None)
+        change = first_change(str(report.longrepr))
+        if crash is not None and change is not None:
+            crash.message = f"What changed: {change}"
+    return report
+
+
 def pytest_report_header(config: pytest.Config) -> str | None:
     """One sentence when the project's adapter is one the plugin does not serve."""
     session = config.stash.get(SESSION_KEY, None)
@@ -439,10 +454,10 @@ def dbt_assets_snapshot(request: pytest.FixtureRequest, snapshot: SnapshotAssert
     """Function: syrupy's ``snapshot`` with the plugin's readable YAML format, one file per
     snapshot; a mismatch starts with one line per semantic change (asset added, dependency
     removed, row count 6 -> 7, ...)."""
-    from pytest_dbt_assets.snapshot import RowTolerance, snapshot_extension
+    from pytest_dbt_assets.snapshot import RowTolerance, short_repr_assertion, snapshot_extension
 
     settings = _session(request.config).settings
     marker = request.node.get_closest_marker(MARKER)
     tolerance = (marker.kwargs.get("row_tolerance") if marker else None) or None
     extension = snapshot_extension(RowTolerance.build(**tolerance) if tolerance is not None else None, settings.mermaid)
-    return snapshot.use_extension(extension)
+    return short_repr_assertion(snapshot.use_extension(extension))

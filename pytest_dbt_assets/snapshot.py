@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from syrupy.assertion import SnapshotAssertion
 from syrupy.extensions.single_file import SingleFileSnapshotExtension
 
 from pytest_dbt_assets import compat
@@ -380,3 +381,30 @@ def row_tolerance(
         >>> row_tolerance(absolute=2, assets={"acme/marts/events": {"relative": 0.25}})
     """
     return snapshot_extension(RowTolerance.build(relative, absolute, assets))
+
+
+class DbtAssetsSnapshotAssertion(SnapshotAssertion):
+    """syrupy's ``SnapshotAssertion`` with a one-line repr: syrupy's is the last serialized
+    snapshot, which pytest prints, cut mid-word, as the fixture's value in a failed test's
+    traceback header."""
+
+    def __repr__(self) -> str:
+        return f"<dbt_assets_snapshot of {self.test_location.snapshot_name}, {self.num_executions} compared>"
+
+
+def short_repr_assertion(assertion: SnapshotAssertion) -> SnapshotAssertion:
+    """``assertion`` as a :class:`DbtAssetsSnapshotAssertion` (the same object: syrupy keeps
+    its class for the copies ``use_extension`` and ``with_defaults`` make)."""
+    assertion.__class__ = DbtAssetsSnapshotAssertion
+    return assertion
+
+
+def first_change(failure_text: str) -> str | None:
+    """The first line under "What changed:" in a failed test's report, for pytest's short
+    summary line (which otherwise reads ``AssertionError: assert [+ recei...``); None when the
+    failure is not a snapshot difference told in words."""
+    lines = [line.removeprefix("E").strip() for line in failure_text.splitlines()]
+    for index, line in enumerate(lines):
+        if line == "What changed:":
+            return next((each for each in lines[index + 1 :] if each), None)
+    return None

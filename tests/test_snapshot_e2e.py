@@ -43,8 +43,12 @@ def test_materialization_changes_are_told_in_words(shop_repo: pytest.Pytester) -
             )
         },
     )
-    result = shop_repo.runpytest("-vv")
+    result = shop_repo.runpytest("-vv", "-rf")
     result.assert_outcomes(failed=1)
+    # The short summary line names the first change, not `AssertionError: assert [+ recei...`.
+    result.stdout.fnmatch_lines(
+        ["FAILED tests/test_run.py::test_run - What changed: row count acme/marts/customers: 3 -> 4*"]
+    )
     result.stdout.fnmatch_lines(
         [
             "*What changed:*",
@@ -55,6 +59,9 @@ def test_materialization_changes_are_told_in_words(shop_repo: pytest.Pytester) -
             "*success: True -> False*",
         ]
     )
+    # The fixture's value in the traceback header is one short line, not the snapshot cut mid-word.
+    result.stdout.fnmatch_lines(["dbt_assets_snapshot = <dbt_assets_snapshot of test_run, 1 compared>"])
+    assert "dbt_assets_snapshot = # pytest-dbt-assets snapshot" not in result.stdout.str()
 
 
 def test_asset_added_and_group_changed(shop_repo: pytest.Pytester) -> None:
