@@ -185,6 +185,45 @@ def _hook_failure_text(node: Mapping[str, Any], unique_id: str, message: str, ma
     return f"dbt {hook}{source} ({defined_in}){in_macro} failed:\n{detail}"
 
 
+HOOK_FIX = (
+    "  The hook runs before every dbt command, in tests too, on the test database: what it reads "
+    "must be there. Give it (a seed, or source rows: dbt_assets_data / dbt_assets_data_dir), or keep "
+    "the hook out of tests with `{% if target.name != 'dbt_assets' %}` (the plugin's target)."
+)
+
+
+def command_failures(runs_dir: Path, manifest: Mapping[str, Any]) -> list[str]:
+    """Readable lines for dbt commands of this run that stopped before any node ran and wrote
+    no run_results.json: a failed ``on-run-start`` hook is named with the macro it calls (from
+    dbt's JSON log: the node of the last line before dbt's ``Encountered an error``)."""
+    lines = []
+    for log in sorted(runs_dir.glob("*/dbt.log")):
+        if (log.parent / "run_results.json").exists():
+            continue
+        node_id, error = _last_node_before_error(log)
+        node = (manifest.get("nodes") or {}).get(node_id or "")
+        if node is None or error is None or node.get("resource_type") != "operation":
+            continue
+        lines.append(_hook_failure_text(node, str(node_id), error, manifest) + "\n" + HOOK_FIX)
+    return lines
+
+
+def _last_node_before_error(log: Path) -> tuple[str | None, str | None]:
+    """The node of the last JSON log line that names one before dbt's top-level error, and
+    that error's text."""
+    node_id: str | None = None
+    for line in log.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue
+        data, info = event.get("data") or {}, event.get("info") or {}
+        if info.get("name") == "MainEncounteredError":
+            return node_id, str(data.get("exc") or info.get("msg") or "").strip()
+        node_id = (data.get("node_info") or {}).get("unique_id") or node_id
+    return node_id, None
+
+
 def step_failures(
     result: Any,
     *,

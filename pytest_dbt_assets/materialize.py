@@ -13,7 +13,13 @@ from pytest_dbt_assets.database import describe_relations, has_data, load_source
 from pytest_dbt_assets.dbt.runner import dbt_environment, release_duckdb
 from pytest_dbt_assets.definitions import dbt_assets_definitions_of
 from pytest_dbt_assets.errors import MaterializationError, MissingSourceError, strip_ansi
-from pytest_dbt_assets.failures import dbt_failures, read_run_results, step_failures, without_temp_paths
+from pytest_dbt_assets.failures import (
+    command_failures,
+    dbt_failures,
+    read_run_results,
+    step_failures,
+    without_temp_paths,
+)
 from pytest_dbt_assets.project import DbtAssetsProject
 from pytest_dbt_assets.relocate import relocate_resources, stop_invocations
 from pytest_dbt_assets.selection import (
@@ -336,6 +342,7 @@ def describe_result(
     run_results = read_run_results(runs_dir)
     selected_ids = {node["unique_id"] for key in selected if (node := nodes.by_key.get(key))}
     failures = dbt_failures(run_results, nodes.manifest, project, without_data=without_data, selected_ids=selected_ids)
+    failures += command_failures(runs_dir, nodes.manifest)
     failures += step_failures(result, has_dbt_detail=bool(failures), defs=defs, manifest=nodes.manifest)
     failures = [strip_ansi(line) for line in failures]
     if still_locked:

@@ -364,6 +364,44 @@ def test_hook_failure_names_the_hook_and_macro(shop_repo: pytest.Pytester) -> No
     run_inner(shop_repo).assert_outcomes(passed=1)
 
 
+def test_hook_that_stops_dbt_before_any_node_is_named_with_its_fix(shop_repo: pytest.Pytester) -> None:
+    """A macro that run_query()s a table only production has stops the whole dbt command
+    ("Encountered an error") and dbt writes no run_results.json: the failure still names the
+    hook and its macro, with the fix, not dagster-dbt's command line and exit code."""
+    write_files(
+        shop_repo.path,
+        {
+            "shop/dbt_project.yml": """
+                name: shop
+                profile: shop_prod
+                on-run-start:
+                  - "{{ audit_start() }}"
+            """,
+            "shop/macros/audit.sql": """
+                {% macro audit_start() %}
+                  {% if execute %}
+                    {% set rows = run_query("select max(run_id) from audit.runs") %}
+                  {% endif %}
+                  select 1
+                {% endmacro %}
+            """,
+            "tests/test_hook.py": """
+                def test_hook(dbt_assets_materialize):
+                    result = dbt_assets_materialize(dbt_select="+orders", raise_on_error=False)
+                    [line] = result.failures
+                    assert line.startswith(
+                        "dbt on-run-start hook #1 `{{ audit_start() }}` (dbt_project.yml), calling macro "
+                        "audit_start (macros/audit.sql) failed:"
+                    ), line
+                    assert '"audit.runs" does not exist' in line
+                    assert "{% if target.name != 'dbt_assets' %}" in line
+                    assert "exit code" not in line
+            """,
+        },
+    )
+    run_inner(shop_repo).assert_outcomes(passed=1)
+
+
 def test_partitioned_assets_need_a_partition_key(shop_repo: pytest.Pytester) -> None:
     write_files(
         shop_repo.path,
