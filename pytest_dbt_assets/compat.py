@@ -374,6 +374,30 @@ def check_fakesnow_instance() -> str | None:
         return None if (Path(folder) / "DB.db").exists() else "no DB.db file made in the folder"
 
 
+def fakesnow_stages_in(folder: Path) -> None:
+    """Stage files (``PUT``) of this process go to ``folder``: fakesnow makes a folder for them
+    in the system's temp folder when it is imported (``LOCAL_BUCKET_PATH``) and never removes
+    it, one a process; that folder, still empty, is removed."""
+    import shutil
+
+    from fakesnow.transforms import stage
+
+    made = stage.LOCAL_BUCKET_PATH
+    if made == str(folder):
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    stage.LOCAL_BUCKET_PATH = str(folder)
+    if Path(made).name.startswith("fakesnow_bucket_"):
+        shutil.rmtree(made, ignore_errors=True)
+
+
+@shim("fakesnow", "fakesnow.transforms.stage.LOCAL_BUCKET_PATH, read when a stage is used")
+def check_fakesnow_stages_in() -> str | None:
+    if installed_version("fakesnow") is None:
+        return None
+    return lacks("fakesnow.transforms.stage", None, "LOCAL_BUCKET_PATH")
+
+
 @contextmanager
 def fakesnow_statement_rewrite(rewrite: Callable[[Any, Any], Any]) -> Iterator[None]:
     """Inside: each statement fakesnow parses goes through ``rewrite(expression, connection)``

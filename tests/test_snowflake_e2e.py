@@ -74,12 +74,14 @@ def test_snowflake_team_repo_passes_as_it_is(tmp_path: Path, workers: str, secre
     repo = tmp_path / "repo"
     write_files(repo, {**SNOWFLAKE_SHOP_FILES, "tests/test_shop.py": TEAM_TESTS})
     before = _tree_digest(repo, {"tests"})
-    first = run_pytest(
-        repo, "-n", workers, "--snapshot-update", f"--basetemp={tmp_path / 'base'}", env=_environment(secrets)
-    )
+    env = {**_environment(secrets), "TMPDIR": str(tmp_path / "tmp")}
+    (tmp_path / "tmp").mkdir()
+    first = run_pytest(repo, "-n", workers, "--snapshot-update", f"--basetemp={tmp_path / 'base'}", env=env)
     assert first.returncode == 0, first.stdout + first.stderr
     assert "4 passed" in first.stdout, first.stdout
     assert _tree_digest(repo, {"tests"}) == before  # nothing written but snapshots and target/
+    # fakesnow makes a stage folder in TMPDIR when imported, one a process: none is left.
+    assert not [path.name for path in (tmp_path / "tmp").iterdir() if path.name.startswith("fakesnow")]
     snapshots = repo / "tests" / "__snapshots__" / "test_shop"
     report = (snapshots / "test_report.yaml").read_text()
     assert "CUSTOMER_NAME: VARCHAR" in report and "rows: 3" in report

@@ -34,6 +34,7 @@ from pytest_dbt_assets.warehouse.snowflake_sql import drop_temporary, emulator_h
 FOLDER_ENV = "PYTEST_DBT_ASSETS_SNOWFLAKE_FOLDER"
 FOLDER_NAME = "warehouse"
 FILE_SUFFIX = ".db"  # fakesnow's name for a database's file
+STAGES_FOLDER = "stages"  # beside FOLDER_NAME: files PUT to the emulator's stages
 DEFAULT_DATABASE = "DBT_ASSETS"
 DEFAULT_SCHEMA = "PUBLIC"
 FAKE_CREDENTIALS = {"account": "fakesnow", "user": "pytest_dbt_assets", "password": "not-a-secret"}
@@ -275,6 +276,7 @@ def emulating(folder: Path) -> Iterator[Emulator]:
     import snowflake.connector.pandas_tools  # fakesnow's write_pandas replaces its own
 
     emulator = Emulator(folder)
+    compat.fakesnow_stages_in(folder.parent / STAGES_FOLDER)
 
     def connect(*args: Any, **kwargs: Any) -> Any:
         return emulator.connect(**kwargs)
