@@ -10,6 +10,7 @@ from pytest_dbt_assets.errors import (
     DbtCommandError,
     DbtParseError,
     DefinitionsError,
+    MarkerError,
     MaterializationError,
     ProjectNotFoundError,
     SelectionError,
@@ -21,6 +22,8 @@ if TYPE_CHECKING:
     from pytest_dbt_assets.graph import AssetGraph
     from pytest_dbt_assets.materialize import Materialization
     from pytest_dbt_assets.project import DbtAssetsProject
+    from pytest_dbt_assets.session import MaterializeAssets
+    from pytest_dbt_assets.snapshot import DbtAssetsSnapshotAssertion
 
 __version__ = "0.1.0"
 
@@ -28,11 +31,14 @@ __all__ = [
     "AssetGraph",
     "DbtAssetsError",
     "DbtAssetsProject",
+    "DbtAssetsSnapshotAssertion",
     "DbtCommandError",
     "DbtParseError",
     "DefinitionsError",
+    "MarkerError",
     "Materialization",
     "MaterializationError",
+    "MaterializeAssets",
     "ProjectNotFoundError",
     "SelectionError",
     "SeveralProjectsError",
@@ -46,6 +52,8 @@ _LAZY = {
     "AssetGraph": "pytest_dbt_assets.graph",
     "DbtAssetsProject": "pytest_dbt_assets.project",
     "Materialization": "pytest_dbt_assets.materialize",
+    "MaterializeAssets": "pytest_dbt_assets.session",
+    "DbtAssetsSnapshotAssertion": "pytest_dbt_assets.snapshot",
 }
 
 

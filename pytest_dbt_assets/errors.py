@@ -104,6 +104,11 @@ class BaselineError(DbtAssetsError):
     (a later call asking for another start, source rows the baseline already loaded)."""
 
 
+class MarkerError(DbtAssetsError):
+    """``@pytest.mark.dbt_assets(...)`` was given an argument it does not take (a typo such as
+    ``selct=``, or a positional argument)."""
+
+
 class WarehouseError(DbtAssetsError):
     """The warehouse the user's profile names cannot be served on the test database (its
     adapter or emulator is not installed, its database cannot be told)."""

@@ -19,6 +19,7 @@ from pytest_dbt_assets.session import (
     call_arguments,
     source_rows,
     starts_from_baseline,
+    validate_marker,
 )
 from pytest_dbt_assets.settings import FLAGS, OPTIONS, SEVERAL, Settings, resolve_settings
 
@@ -216,6 +217,17 @@ def _may_run_tests(options: Any) -> bool:
     listing = any(getattr(options, name, False) for name in ("collectonly", "showfixtures", "show_fixtures_per_test"))
     controller = bool(getattr(options, "numprocesses", None)) and "PYTEST_XDIST_WORKER" not in os.environ
     return not listing and not controller
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """A test whose ``@pytest.mark.dbt_assets(...)`` has a misspelt or positional argument
+    errors before it runs, whatever fixtures it uses."""
+    for marker in item.iter_markers(MARKER):
+        try:
+            validate_marker(marker.args, marker.kwargs)
+        except DbtAssetsError as error:
+            _fail(error)
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

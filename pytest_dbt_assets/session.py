@@ -24,6 +24,7 @@ from pytest_dbt_assets.errors import (
     DbtAssetsError,
     DbtWorkerRestartedWarning,
     DefinitionsError,
+    MarkerError,
     ProjectNotFoundError,
     SeveralProjectsError,
 )
@@ -580,6 +581,36 @@ class DbtAssetsSession:
             failures.append(what_happened)
             if isinstance(outcome, Exception) and outcome.args:
                 outcome.args = (f"{outcome.args[0]}\n- {what_happened}", *outcome.args[1:])
+
+
+# What ``@pytest.mark.dbt_assets(...)`` takes, all by keyword (see :func:`validate_marker`).
+MARKER_KEYWORDS = ("select", "dbt_select", "vars", "data", "indirect_selection", "row_tolerance", "baseline")
+
+
+def validate_marker(args: Sequence[Any], kwargs: Mapping[str, Any]) -> None:
+    """Raise :class:`MarkerError` when the marker's arguments are not :data:`MARKER_KEYWORDS`
+    (a misspelt keyword would otherwise be silently ignored).
+
+    Raises:
+        MarkerError: a positional argument, or a keyword the marker does not take.
+    """
+    __tracebackhide__ = True
+    import difflib
+
+    taken = MARKER_KEYWORDS
+    if args:
+        raise MarkerError(
+            f"@pytest.mark.dbt_assets takes keywords only ({', '.join(taken)}), not {', '.join(map(repr, args))}: "
+            "write e.g. @pytest.mark.dbt_assets(dbt_select='+customers')."
+        )
+    for name in kwargs:
+        if name not in taken:
+            close = difflib.get_close_matches(name, taken, n=1)
+            hint = f" Did you mean {close[0]}=?" if close else ""
+            raise MarkerError(
+                f"@pytest.mark.dbt_assets({name}=...) is not an argument of the marker, which takes "
+                f"{', '.join(taken)}.{hint}"
+            )
 
 
 def call_arguments(call: Mapping[str, Any], marker: Mapping[str, Any]) -> dict[str, Any]:

@@ -430,3 +430,24 @@ def test_missing_seed_file_names_the_seed_and_the_model(shop_repo: pytest.Pytest
     assert_one_clear_failure(
         result, "DbtParseError", "Model 'model.shop.stg_orders' (models/staging/stg_orders.sql)", "'raw_orders'"
     )
+
+
+def test_a_misspelt_marker_keyword_errors_the_test(shop_repo: pytest.Pytester) -> None:
+    """`selct=` was silently ignored: the test ran on the whole project. It now errors at set-up,
+    with or without the plugin's fixtures."""
+    shop_repo.makepyfile(
+        test_marker="""
+            import pytest
+
+            @pytest.mark.dbt_assets(selct="+customers")
+            def test_typo(dbt_assets_materialize):
+                raise AssertionError("never runs")
+
+            @pytest.mark.dbt_assets(dbt_select="+customers")
+            def test_fine():
+                pass
+        """
+    )
+    result = shop_repo.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(["*MarkerError: @pytest.mark.dbt_assets(selct=...) is not an argument*select=?*"])

@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from pytest_dbt_assets.session import call_arguments, source_rows
+from pytest_dbt_assets.errors import MarkerError
+from pytest_dbt_assets.session import call_arguments, source_rows, validate_marker
 from pytest_dbt_assets.settings import RUNNERS, Settings, folder_to_find_dbt, resolve_settings
 
 
@@ -160,3 +161,26 @@ def test_path_with_dbt_is_left_alone(tmp_path: Path) -> None:
 
 def test_no_dbt_beside_python_changes_nothing(tmp_path: Path) -> None:
     assert folder_to_find_dbt(str(tmp_path), str(tmp_path / "python")) is None
+
+
+def test_a_misspelt_marker_keyword_is_an_error_naming_the_one_meant() -> None:
+    validate_marker((), {"dbt_select": "+customers", "baseline": True, "row_tolerance": {"relative": 0.1}})
+    with pytest.raises(MarkerError, match=r"dbt_assets\(selct=\.\.\.\) is not an argument.*Did you mean select=\?"):
+        validate_marker((), {"selct": "customers"})
+    with pytest.raises(MarkerError, match="takes keywords only"):
+        validate_marker(("+customers",), {})
+
+
+def test_the_public_types_import_from_the_package() -> None:
+    """What a test annotates its fixtures with: importable from the package, listed in __all__."""
+    import pytest_dbt_assets
+
+    for name in (
+        "MaterializeAssets",
+        "Materialization",
+        "DbtAssetsProject",
+        "AssetGraph",
+        "DbtAssetsSnapshotAssertion",
+    ):
+        assert name in pytest_dbt_assets.__all__
+        assert isinstance(getattr(pytest_dbt_assets, name), type), name
