@@ -120,12 +120,7 @@ def baseline_key(
     digest.update(f"code={code}\n".encode())
     # Every dbt project of the code location (they share the test database).
     project_files = "\n".join(
-        fingerprint(
-            each.project_dir,
-            profile=f"{each.profile_name} {each.backend.fingerprint_text()}",
-            target=each.target_name,
-            skip=("target", "logs"),
-        )
+        fingerprint(each.project_dir, profile=each.profile_identity, target=each.target_name, skip=("target", "logs"))
         for each in project.all_projects
     )
     digest.update(f"{FORMAT}\n{project_files}\nselect={select!r}\ndefinitions={definitions!r}\n".encode())

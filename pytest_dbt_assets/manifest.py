@@ -109,7 +109,7 @@ def prepare_manifest(source_dir: Path, workdir: Path | None = None, backend: Bac
         copied = {child.name for child in project.project_dir.iterdir()}
         key = fingerprint(
             project.project_dir,
-            profile=profile_identity(project),
+            profile=project.profile_identity,
             target=project.target_name,
             skip=python_projects_inside(source_dir),
         )
@@ -273,7 +273,7 @@ def load_manifest(project: DbtAssetsProject, cache_dir: Path | None) -> dict[str
     parse changed (no dbt parse at all), else from :func:`parse_project`, then cached."""
     if cache_dir is None:
         return parse_project(project)
-    key = fingerprint(project.project_dir, profile=profile_identity(project), target=project.target_name)
+    key = fingerprint(project.project_dir, profile=project.profile_identity, target=project.target_name)
 
     def parse() -> str:
         parse_project(project)
@@ -285,11 +285,6 @@ def load_manifest(project: DbtAssetsProject, cache_dir: Path | None) -> dict[str
         (project.target_dir / "manifest.json").write_text(text, encoding="utf-8")
         project.manifest = json.loads(text)
     return project.manifest
-
-
-def profile_identity(project: DbtAssetsProject) -> str:
-    """What of the generated profile shapes the parse: its name and the backend's dialect."""
-    return f"{project.profile_name} {project.backend.fingerprint_text()}"
 
 
 def parse_project(project: DbtAssetsProject) -> dict[str, Any]:

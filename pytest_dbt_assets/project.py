@@ -75,6 +75,12 @@ class DbtAssetsProject:
     backend: Backend = field(default_factory=DuckDBBackend, repr=False, compare=False)
 
     @property
+    def profile_identity(self) -> str:
+        """What of the generated profile shapes a parse and the relations built: its name and
+        the backend's dialect (the manifest cache and the session baseline key on it)."""
+        return f"{self.profile_name} {self.backend.fingerprint_text()}"
+
+    @property
     def sandbox(self) -> Path:
         """The folder (pytest's basetemp) outside which no test database may be opened."""
         return self.project_dir.parent.parent

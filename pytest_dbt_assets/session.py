@@ -597,19 +597,19 @@ def validate_marker(args: Sequence[Any], kwargs: Mapping[str, Any]) -> None:
     __tracebackhide__ = True
     import difflib
 
-    taken = MARKER_KEYWORDS
     if args:
         raise MarkerError(
-            f"@pytest.mark.dbt_assets takes keywords only ({', '.join(taken)}), not {', '.join(map(repr, args))}: "
+            f"@pytest.mark.dbt_assets takes keywords only ({', '.join(MARKER_KEYWORDS)}), not "
+            f"{', '.join(map(repr, args))}: "
             "write e.g. @pytest.mark.dbt_assets(dbt_select='+customers')."
         )
     for name in kwargs:
-        if name not in taken:
-            close = difflib.get_close_matches(name, taken, n=1)
+        if name not in MARKER_KEYWORDS:
+            close = difflib.get_close_matches(name, MARKER_KEYWORDS, n=1)
             hint = f" Did you mean {close[0]}=?" if close else ""
             raise MarkerError(
                 f"@pytest.mark.dbt_assets({name}=...) is not an argument of the marker, which takes "
-                f"{', '.join(taken)}.{hint}"
+                f"{', '.join(MARKER_KEYWORDS)}.{hint}"
             )
 
 

@@ -28,6 +28,12 @@ from pytest_dbt_assets.errors import WarehouseError
 # Where dbt looks for profiles.yml, after the environment variables: the project, the folder
 # pytest runs in (the rootdir), the user's home.
 PROFILES_ENV_VARS = ("DBT_ENGINE_PROFILES_DIR", "DBT_PROFILES_DIR")
+# The end of every refused connection's message.
+OVERRIDE_HINT = (
+    "Replace the resource that connects in conftest.py: override the dbt_assets_resources fixture to "
+    "return {'<resource key>': <your resource> pointed at the test database, "
+    "str(dbt_assets_project.duckdb_path)}."
+)
 SERVED = ("duckdb", "snowflake")
 
 

@@ -12,14 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from pytest_dbt_assets.errors import WarehouseConnectionRefused
-from pytest_dbt_assets.warehouse import Backend, imported_classes, resolved_config
+from pytest_dbt_assets.warehouse import OVERRIDE_HINT, Backend, imported_classes, resolved_config
 from pytest_dbt_assets.warehouse.guards import refusing_snowflake
 
 DUCKDB_FILE_NAME = "dbt_assets.duckdb"
-OVERRIDE_HINT = (
-    "Point the resource at the test database in conftest.py: override the dbt_assets_resources fixture "
-    "to return {'<resource key>': <your resource>(..., path=str(dbt_assets_project.duckdb_path))}."
-)
 
 
 class DuckDBBackend(Backend):

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from pytest_dbt_assets.errors import WarehouseConnectionRefused
+from pytest_dbt_assets.warehouse import OVERRIDE_HINT
 
 
 @contextmanager
@@ -41,9 +42,7 @@ def refusing_snowflake(backend: str) -> Iterator[None]:
         )
         raise WarehouseConnectionRefused(
             f"pytest-dbt-assets refused a login to the Snowflake account {account!r} at {host} during a "
-            f"materialization: a test never reaches a real warehouse. {served}. Replace the resource that "
-            "connects in conftest.py: override the dbt_assets_resources fixture to return "
-            "{'<resource key>': <a resource on the test database>}."
+            f"materialization: a test never reaches a real warehouse. {served}. {OVERRIDE_HINT}"
         )
 
     owner.connect = login
