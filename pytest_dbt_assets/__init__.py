@@ -19,10 +19,10 @@ from pytest_dbt_assets.errors import (
 )
 
 if TYPE_CHECKING:
+    from pytest_dbt_assets.fixtures import MaterializeAssets
     from pytest_dbt_assets.graph import AssetGraph
     from pytest_dbt_assets.materialize import Materialization
     from pytest_dbt_assets.project import DbtAssetsProject
-    from pytest_dbt_assets.session import MaterializeAssets
     from pytest_dbt_assets.snapshot import DbtAssetsSnapshotAssertion
 
 __version__ = "0.1.0"
@@ -52,7 +52,7 @@ _LAZY = {
     "AssetGraph": "pytest_dbt_assets.graph",
     "DbtAssetsProject": "pytest_dbt_assets.project",
     "Materialization": "pytest_dbt_assets.materialize",
-    "MaterializeAssets": "pytest_dbt_assets.session",
+    "MaterializeAssets": "pytest_dbt_assets.fixtures",
     "DbtAssetsSnapshotAssertion": "pytest_dbt_assets.snapshot",
 }
 

@@ -9,7 +9,8 @@ that cache cannot be written. The xdist workers of one run build it once between
 a file lock. The key covers everything the built relations depend on (the project's files,
 the baseline selection, the source data files, the definitions and the Python code around
 them, the versions of the packages that build it), so a changed model or translator never
-reuses a stale template. Nothing here imports pytest or Dagster: the build is a callback.
+reuses a stale template. Nothing here imports pytest or Dagster: the caller builds, under
+:meth:`BaselineStore.claim`.
 """
 
 from __future__ import annotations
@@ -21,17 +22,15 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from pytest_dbt_assets.cache import fingerprint, locked, package_version
-from pytest_dbt_assets.database import checkpoint
+from pytest_dbt_assets.database import checkpoint, drop_relations
+from pytest_dbt_assets.discovery import python_files
 from pytest_dbt_assets.errors import BaselineError, DbtAssetsError
-
-if TYPE_CHECKING:
-    from pytest_dbt_assets.project import DbtAssetsProject
+from pytest_dbt_assets.project import DbtAssetsProject
 
 TEMPLATES_FOLDER = "dbt_assets_baseline"
 FORMAT = "baseline-2"
@@ -85,8 +84,6 @@ def code_fingerprint(rootdir: Path) -> str | None:
     ``dbt_assets_resources``): every ``.py`` file under ``rootdir`` but test modules
     (``test_*.py``, ``*_test.py``), with the versions of Dagster, dagster-dbt, DuckDB and this
     plugin. None past ``MAX_CODE_FILES`` files."""
-    from pytest_dbt_assets.discovery import python_files
-
     digest = hashlib.sha256()
     for name in BUILDERS:
         digest.update(f"{name}={package_version(name)}\n".encode())
@@ -141,58 +138,122 @@ def _database_files(project: DbtAssetsProject) -> dict[Path, Path]:
     return files
 
 
-def ensure_template(
-    folder: Path,
-    key: str,
-    project: DbtAssetsProject,
-    select: str | None,
-    build: Callable[[], Sequence[str]],
-    *,
-    run_folder: Path | None = None,
-) -> tuple[Template, bool]:
-    """The template for ``key`` under ``folder``, built with ``build()`` when no process has
-    built it yet; returns it and whether it was built here (then ``project``'s database
-    already holds it).
+class BaselineStore:
+    """Where one session keeps and finds its baseline templates, and their key.
 
-    ``build()`` builds the baseline into ``project``'s database (reset first, here) and
-    returns the labels of the sources it loaded; every connection to the files must be
-    closed when it returns. A failed build is remembered in ``run_folder`` (default
-    ``folder``), the folder of this run only, so that the other tests (and xdist workers)
-    asking for the baseline fail with the same message instead of building again, and the
-    next run tries again. Past ``KEEP_TEMPLATES``, the least recently used templates of
-    ``folder`` are removed.
+    The key hashes what does not change during a session, so it is computed once, on first
+    use. Templates are kept in the manifest cache (``<dbt project>/target/dbt_assets_cache/``)
+    for later runs; in the run's shared folder when that cache cannot be used (``cache_dir``
+    None) or the code cannot be hashed. A failed build is remembered in the run's folder only.
 
-    Raises:
-        BaselineError: the build failed (now or in another process of the run).
+    Example:
+        >>> store = BaselineStore(rootdir, select="+stg_orders", data_dir=None, definitions=None, cache_dir=cache)
+        >>> with store.claim(project, run_folder) as claim:
+        ...     if claim.template is None:
+        ...         claim.built(build_the_baseline())  # the labels of the sources it loaded
+        >>> store.put_in_place(claim, project, data={}, drop=[("", "main", "orders")])
     """
-    __tracebackhide__ = True
-    root = folder / TEMPLATES_FOLDER
-    template_dir = root / key
-    failure_file = (run_folder or folder) / TEMPLATES_FOLDER / key / FAILURE_FILE
-    with locked(root / f"{key}.lock"):
-        found = read_template(template_dir)
-        if found is not None:
-            with contextlib.suppress(OSError):  # most recently used: kept longest
-                os.utime(template_dir / METADATA_FILE)
-            return found, False
-        if failure_file.is_file():
-            raise BaselineError(failure_file.read_text(encoding="utf-8"))
-        project.reset_database()
-        started = time.perf_counter()
-        try:
-            sources = tuple(sorted(build()))
-        except DbtAssetsError as error:
-            message = (
-                f"The session baseline ({describe_select(select)}) could not be built, so no test "
-                "can start from it:\n"
-                f"{type(error).__name__}: {error}\n"
-                "Fix the models it names, narrow dbt_assets_baseline_select to what builds, or drop "
-                "baseline=True from the tests (they then build their own upstream)."
-            )
-            failure_file.parent.mkdir(parents=True, exist_ok=True)
-            failure_file.write_text(message, encoding="utf-8")
-            raise BaselineError(message) from None
-        seconds = time.perf_counter() - started
+
+    def __init__(
+        self,
+        rootdir: Path,
+        *,
+        select: str | None,
+        data_dir: Path | None,
+        definitions: str | None,
+        cache_dir: Path | None,
+    ) -> None:
+        self.rootdir = rootdir
+        self.select = select
+        self.data_dir = data_dir
+        self.definitions = definitions
+        self.cache_dir = cache_dir
+        self._key: str | None = None
+        self._folder: Path | None = None  # None: the run's own folder
+
+    def _locate(self, project: DbtAssetsProject) -> tuple[str, Path | None]:
+        if self._key is None:
+            code = code_fingerprint(self.rootdir)
+            self._key = baseline_key(project, self.select, self.data_dir, self.definitions, code)
+            self._folder = self.cache_dir if code is not None else None
+        return self._key, self._folder
+
+    @contextlib.contextmanager
+    def claim(self, project: DbtAssetsProject, run_folder: Path) -> Iterator[TemplateClaim]:
+        """Hold this session's template (under a lock the run's processes share): its
+        ``template`` when one is built, else the caller builds the baseline into ``project``'s
+        database (reset here) and hands the sources it loaded to ``claim.built(...)``.
+
+        Raises:
+            BaselineError: the build failed (now, or earlier in another process of the run).
+        """
+        __tracebackhide__ = True
+        key, folder = self._locate(project)
+        root = (folder or run_folder) / TEMPLATES_FOLDER
+        failure_file = run_folder / TEMPLATES_FOLDER / key / FAILURE_FILE
+        with locked(root / f"{key}.lock"):
+            claim = TemplateClaim(root, key, project, self.select, read_template(root / key))
+            if claim.template is not None:
+                with contextlib.suppress(OSError):  # most recently used: kept longest
+                    os.utime(root / key / METADATA_FILE)
+                yield claim
+                return
+            if failure_file.is_file():
+                raise BaselineError(failure_file.read_text(encoding="utf-8"))
+            project.reset_database()
+            try:
+                yield claim
+            except DbtAssetsError as error:
+                message = (
+                    f"The session baseline ({describe_select(self.select)}) could not be built, so no test "
+                    "can start from it:\n"
+                    f"{type(error).__name__}: {error}\n"
+                    "Fix the models it names, narrow dbt_assets_baseline_select to what builds, or drop "
+                    "baseline=True from the tests (they then build their own upstream)."
+                )
+                failure_file.parent.mkdir(parents=True, exist_ok=True)
+                failure_file.write_text(message, encoding="utf-8")
+                raise BaselineError(message) from None
+
+    @staticmethod
+    def put_in_place(
+        claim: TemplateClaim,
+        project: DbtAssetsProject,
+        *,
+        data: Mapping[str, object],
+        drop: Sequence[tuple[str, str, str]],
+    ) -> None:
+        """Make ``project``'s database the claimed template (a copy, unless it was built right
+        there), without the relations ``drop`` names (the test's selection builds them).
+
+        Raises:
+            BaselineError: the test gives rows for a source the baseline loaded.
+        """
+        __tracebackhide__ = True
+        assert claim.template is not None, "claim() and build first"
+        refuse_overlapping_data(claim.template, data, "baseline=True")
+        if not claim.built_here:
+            copy_template(claim.template, project)
+        drop_relations(project.duckdb_path, project.attached_databases, drop)
+
+
+class TemplateClaim:
+    """A template held under :meth:`BaselineStore.claim`'s lock: the one built, or the place
+    where :meth:`built` saves the one the caller just built into the project's database."""
+
+    def __init__(
+        self, root: Path, key: str, project: DbtAssetsProject, select: str | None, template: Template | None
+    ) -> None:
+        self.root, self.key, self.project, self.select = root, key, project, select
+        self.template = template
+        self.built_here = False
+        self.started = time.perf_counter()
+
+    def built(self, sources: Sequence[str]) -> Template:
+        """Save the project's database (every connection to it closed) as the template, with
+        the labels of the ``sources`` its build loaded. Past ``KEEP_TEMPLATES``, the least
+        recently used templates of the store are removed."""
+        root, key, project = self.root, self.key, self.project
         checkpoint(project.duckdb_path, project.attached_databases)
         staging = root / f".{key}-{os.getpid()}"
         shutil.rmtree(staging, ignore_errors=True)
@@ -200,14 +261,18 @@ def ensure_template(
             if source.exists():
                 (staging / name).parent.mkdir(parents=True, exist_ok=True)
                 write_sparse_copy(source, staging / name)
-        metadata = {"select": select, "sources": list(sources)}
+        metadata = {"select": self.select, "sources": sorted(sources)}
         (staging / METADATA_FILE).write_text(json.dumps(metadata, sort_keys=True), encoding="utf-8")
+        template_dir = root / key
         shutil.rmtree(template_dir, ignore_errors=True)
         os.rename(staging, template_dir)
+        seconds = time.perf_counter() - self.started
         with open(root / BUILD_LOG, "a", encoding="utf-8") as log:
-            log.write(f"{key} built by pid {os.getpid()} in {seconds:.2f} s: {describe_select(select)}\n")
+            log.write(f"{key} built by pid {os.getpid()} in {seconds:.2f} s: {describe_select(self.select)}\n")
         _remove_least_recently_used(root, keep=template_dir)
-        return Template(folder=template_dir, select=select, sources=sources), True
+        self.template = Template(folder=template_dir, select=self.select, sources=tuple(sorted(sources)))
+        self.built_here = True
+        return self.template
 
 
 def _remove_least_recently_used(root: Path, keep: Path) -> None:

@@ -1,21 +1,30 @@
 """Load the user's Dagster definitions (or build default ``@dbt_assets``), validate them,
-and explain in words why they cannot be loaded. ``relocate.py`` then isolates them."""
+and explain in words why they cannot be loaded: here, or, before pytest collects, why a
+user module failed to import (:func:`explain_import_failure`). ``relocate.py`` then
+isolates them.
+
+Dagster is imported inside the functions: the session loads this module with the plugin,
+for the import diagnosis of pytest's first hook, and Dagster costs seconds to import.
+"""
 
 from __future__ import annotations
 
 import importlib
+import re
 import sys
 import traceback
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pytest_dbt_assets import compat
-from pytest_dbt_assets.components import find_dg_project
+from pytest_dbt_assets.components import find_dg_project, isolated_component_loading
 from pytest_dbt_assets.errors import DefinitionsError
+from pytest_dbt_assets.manifest import describe_manifest_difference, manifest_signature
 from pytest_dbt_assets.project import DbtAssetsProject
+from pytest_dbt_assets.selection import dbt_assets_definitions_of
 
 if TYPE_CHECKING:
-    from dagster import AssetsDefinition, Definitions
+    from dagster import Definitions
 
 DEFAULT_DBT_RESOURCE_KEY = "dbt"
 
@@ -90,8 +99,6 @@ def coerce_definitions(value: Any, spec: str) -> Definitions:
     ):
         return Definitions(assets=list(value))
     if callable(value) and not isinstance(value, type):
-        from pytest_dbt_assets.components import isolated_component_loading
-
         try:
             # Called as Dagster calls a code location's target (``@dg.definitions`` included).
             with isolated_component_loading():
@@ -128,20 +135,6 @@ def build_default_definitions(project: DbtAssetsProject) -> Definitions:
         assets=[assets_def],
         resources={DEFAULT_DBT_RESOURCE_KEY: DbtCliResource(project_dir=str(project.project_dir))},
     )
-
-
-def dbt_assets_definitions_of(defs: Definitions) -> list[AssetsDefinition]:
-    """The ``@dbt_assets`` definitions (those carrying a dbt manifest) in ``defs``."""
-    from dagster import AssetsDefinition
-
-    manifest_key = compat.dbt_manifest_metadata_key()
-    found = []
-    for item in defs.assets or []:
-        if isinstance(item, AssetsDefinition) and any(
-            manifest_key in (metadata or {}) for metadata in item.metadata_by_key.values()
-        ):
-            found.append(item)
-    return found
 
 
 def validate_definitions(defs: Definitions) -> None:
@@ -232,6 +225,26 @@ def _import_failure(exc: BaseException, module_name: str, spec: str, search_path
     )
 
 
+def explain_import_failure(error_text: str, manifest_problem: str | None) -> str | None:
+    """The plugin's words for a user module that failed to import (``error_text``: the
+    exception, or pytest's report of it) because of the manifest the plugin could not write
+    (``manifest_problem``, see ``Workspace.manifest_problem``), or of the environment (no
+    dbt); None for any other error."""
+
+    def lines_with(needle: str) -> list[str]:
+        # pytest's "E   " prefix and pydantic's "Value error, " ... " [type=...]" wrapping removed
+        found = [re.sub(r"^E\s+", "", line.strip()) for line in error_text.splitlines() if needle in line]
+        return [re.sub(r"\s*\[type=[^\]]*\]$", "", line).removeprefix("Value error, ") for line in found]
+
+    if manifest_problem is not None and lines_with("manifest.json"):
+        return f"{lines_with('manifest.json')[-1]}\n{manifest_problem}"
+    if lines_with("not found on PATH"):
+        fix = environment_problem(RuntimeError(lines_with("not found on PATH")[-1]))
+        if fix is not None:
+            return f"{lines_with('not found on PATH')[-1]}\n{fix}"
+    return None
+
+
 def environment_problem(exc: BaseException) -> str | None:
     """The fix, when ``exc`` comes from the environment running pytest rather than from the
     user's code (dbt not found by dagster-dbt's ``DbtCliResource``); None otherwise."""
@@ -294,10 +307,18 @@ def _exception_summary(exc: BaseException, search_path: Path | None = None) -> s
     return f"{where}  {type(exc).__name__}: {message}"
 
 
-def forget_cached_manifests() -> None:
-    """Empty dagster-dbt's by-path manifest cache, so a module imported (again) in this
-    process reads the manifest now on disk. Free when dagster-dbt is not imported yet."""
-    compat.forget_dagster_dbt_manifests()
+def validate_definitions_setting(spec: str | None, project: DbtAssetsProject) -> None:
+    """Raise :class:`DefinitionsError` when several dbt projects are configured and no
+    definitions: the default ``@dbt_assets`` are built for one dbt project only."""
+    __tracebackhide__ = True
+    if spec is None and project.others:
+        raise DefinitionsError(
+            f"{len(project.all_projects)} dbt projects are configured "
+            f"({', '.join(str(each.source_dir) for each in project.all_projects)}) and no Dagster "
+            "definitions: the plugin builds default @dbt_assets for one dbt project only. Set "
+            "dbt_assets_definitions in [tool.pytest.ini_options] to the `package.module:attr` of the "
+            "Definitions holding their @dbt_assets."
+        )
 
 
 def validate_same_manifest(
@@ -311,8 +332,6 @@ def validate_same_manifest(
         DefinitionsError: naming the assets definition, how the manifests differ, and the fix.
     """
     __tracebackhide__ = True
-    from pytest_dbt_assets.manifest import describe_manifest_difference, manifest_signature
-
     manifest_key = compat.dbt_manifest_metadata_key()
 
     ours = manifest_signature(project.manifest)

@@ -69,6 +69,17 @@ class MissingSourceError(SourceDataError, MaterializationError):
     """dbt failed reading a source that has no data; the message says the three ways to give it."""
 
 
+def materialization_error(failures: list[str]) -> MaterializationError:
+    """The error of a materialization that failed with ``failures``: a
+    :class:`MissingSourceError` (its hints first) when dbt read a source that has no data."""
+    hints = [line for line in failures if line.startswith("dbt source ")]
+    others = [line for line in failures if line not in hints]
+    message = "Materialization failed:\n" + "\n".join(f"- {line}" for line in others)
+    if hints:
+        return MissingSourceError("\n".join(hints) + "\n" + message, failures)
+    return MaterializationError(message, failures)
+
+
 class PartitionKeyError(SelectionError):
     """A partitioned asset was selected without ``partition_key`` (or with an unknown one)."""
 

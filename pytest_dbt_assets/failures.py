@@ -9,18 +9,13 @@ import re
 import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pytest_dbt_assets.compat import is_dbt_cli_error
 from pytest_dbt_assets.database import failing_rows, missing_source_hint, source_label
-from pytest_dbt_assets.definitions import dbt_assets_definitions_of
 from pytest_dbt_assets.errors import strip_ansi
+from pytest_dbt_assets.project import DbtAssetsProject
 from pytest_dbt_assets.selection import RELATION_TYPES
-
-if TYPE_CHECKING:
-    from dagster import Definitions
-
-    from pytest_dbt_assets.project import DbtAssetsProject
 
 COMPILED_SQL_LABEL = "compiled SQL:"
 FAILING_ROWS_LIMIT = 5
@@ -228,12 +223,13 @@ def step_failures(
     result: Any,
     *,
     has_dbt_detail: bool,
-    defs: Definitions | None = None,
+    check_outputs: Mapping[str, tuple[str, str]] | None = None,
     manifest: Mapping[str, Any] | None = None,
 ) -> list[str]:
     """Readable lines for failed steps: a Python asset's own exception, or dbt's CLI error
     when run_results.json did not say more (e.g. a compilation error or a missing var); two
-    dbt tests with one name on one model (one Dagster check output given twice) are named."""
+    dbt tests with one name on one model (one Dagster check output given twice) are named,
+    from ``check_outputs`` (output name -> (asset key, check name), see ``selection.Plan``)."""
     lines: list[str] = []
     for event in result.all_events:
         if not event.is_step_failure:
@@ -246,8 +242,8 @@ def step_failures(
             continue
         text = strip_ansi(_exception_text(root))
         duplicate = _DUPLICATE_OUTPUT.search(text)
-        if duplicate and defs is not None:
-            lines.append(_duplicate_check_text(defs, manifest or {}, event.step_key, duplicate.group(1), text))
+        if duplicate and check_outputs is not None:
+            lines.append(_duplicate_check_text(check_outputs, manifest or {}, event.step_key, duplicate.group(1), text))
         elif is_dbt_cli_error(root.cls_name):
             if has_dbt_detail:
                 continue
@@ -258,19 +254,20 @@ def step_failures(
 
 
 def _duplicate_check_text(
-    defs: Definitions, manifest: Mapping[str, Any], step_key: str, output_name: str, text: str
+    check_outputs: Mapping[str, tuple[str, str]],
+    manifest: Mapping[str, Any],
+    step_key: str,
+    output_name: str,
+    text: str,
 ) -> str:
     """Two dbt tests with one name on one model are one Dagster asset check, reported twice."""
-    spec = None
-    for assets_def in dbt_assets_definitions_of(defs):
-        spec = assets_def.node_check_specs_by_output_name.get(output_name) or spec
-    if spec is None:
+    if output_name not in check_outputs:
         return f"step {step_key} failed: {text}"
-    model = spec.asset_key.to_user_string()
+    model, check_name = check_outputs[output_name]
     tests = sorted(
         (node.get("original_file_path", ""), node.get("column_name") or "", node["unique_id"])
         for node in manifest.get("nodes", {}).values()
-        if node.get("resource_type") == "test" and node.get("name") == spec.name
+        if node.get("resource_type") == "test" and node.get("name") == check_name
     )
     described = "; ".join(
         f"{unique_id}{f' on column {column}' if column else ''} ({path})" for path, column, unique_id in tests
@@ -278,7 +275,7 @@ def _duplicate_check_text(
     files = sorted({path for path, _, _ in tests if path})
     where = f" in {', '.join(files)}" if files else ""
     return (
-        f"dbt tests share the name {spec.name} on {model}: {described or 'several tests'}. Dagster makes one "
+        f"dbt tests share the name {check_name} on {model}: {described or 'several tests'}. Dagster makes one "
         f'asset check per test name, so step {step_key} failed ("returned an output ... multiple times") '
         f"while dbt was running. Give each test a distinct `name:`{where}."
     )

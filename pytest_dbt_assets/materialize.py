@@ -1,18 +1,26 @@
-"""Materialize a selection of the definitions under test, in this process, and describe
-what was built in plain sorted data."""
+"""Run a planned selection of the definitions under test in this process, then describe
+what was built in plain sorted data.
+
+One descent: the caller resolves the selection once (:func:`selection.plan_run`), then
+:func:`materialize_plan` loads the sources (:mod:`database`), runs Dagster with every dbt
+resource moved to the temporary project (:mod:`relocate`, the only calls into it), and
+describes the result (:mod:`failures`, :mod:`database`), none of which reads the
+definitions again. The session imports this module on the first materialization only.
+"""
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+from dagster import AssetCheckSeverity, AssetSelection, Definitions, ExecuteInProcessResult, materialize
 
 from pytest_dbt_assets.database import describe_relations, has_data, load_sources, wait_until_free
 from pytest_dbt_assets.dbt.runner import dbt_environment, release_duckdb
-from pytest_dbt_assets.definitions import dbt_assets_definitions_of
-from pytest_dbt_assets.errors import MaterializationError, MissingSourceError, strip_ansi
+from pytest_dbt_assets.errors import MaterializationError, materialization_error, strip_ansi
 from pytest_dbt_assets.failures import (
     command_failures,
     dbt_failures,
@@ -20,18 +28,10 @@ from pytest_dbt_assets.failures import (
     step_failures,
     without_temp_paths,
 )
+from pytest_dbt_assets.mermaid import flowchart
 from pytest_dbt_assets.project import DbtAssetsProject
 from pytest_dbt_assets.relocate import relocate_resources, stop_invocations
-from pytest_dbt_assets.selection import (
-    DbtNodes,
-    needed_sources,
-    resolve_selection,
-    validate_indirect_selection,
-    validate_unpartitioned,
-)
-
-if TYPE_CHECKING:
-    from dagster import AssetKey, Definitions, ExecuteInProcessResult
+from pytest_dbt_assets.selection import Plan, plan_run
 
 ROW_COUNT_METADATA_KEY = "dagster/row_count"
 _run_numbers = itertools.count(1)
@@ -66,8 +66,6 @@ class Materialization:
 
     def mermaid(self) -> str:
         """The selected assets as a Mermaid flowchart, styled materialized / failed / skipped."""
-        from pytest_dbt_assets.mermaid import flowchart
-
         return flowchart(self.deps, statuses=self.statuses)
 
     def summary(self, *, columns: bool = False) -> dict[str, Any]:
@@ -90,54 +88,42 @@ class Materialization:
             data["failures"] = sorted(without_temp_paths(line) for line in self.failures)
         return data
 
+    def error(self) -> MaterializationError | None:
+        """The error to raise for this materialization: None when it succeeded, else one
+        naming each failure (see :func:`errors.materialization_error`)."""
+        return None if self.success else materialization_error(self.failures)
 
-def materialize_assets(
+
+def materialize_plan(
     defs: Definitions,
     project: DbtAssetsProject,
+    plan: Plan,
     *,
-    select: Any = None,
-    dbt_select: str | Sequence[str] | None = None,
     vars: Mapping[str, Any] | None = None,
     resources: Mapping[str, Any] | None = None,
     partition_key: str | None = None,
     indirect_selection: str | None = None,
-    raise_on_error: bool = True,
     data: Mapping[str, Any] | None = None,
     data_dir: Path | None = None,
     dbt_executable: str | None = None,
-    prepare_database: Callable[[set[AssetKey], DbtNodes], None] | None = None,
 ) -> Materialization:
-    """Run the selected assets of ``defs`` in this process against ``project``'s DuckDB.
+    """Run the planned selection of ``defs`` in this process against ``project``'s database,
+    on the sources ``plan`` names (loaded first, see :func:`database.load_sources`), and
+    describe it. A failed run is described, not raised: see :meth:`Materialization.error`.
 
     ``dbt_executable`` replaces the ``DbtCliResource``'s own (the plugin's warm dbt worker);
     ``indirect_selection`` is dbt's (None: production's, dbt's default ``eager``).
-    ``prepare_database(selected keys, their dbt nodes)`` runs once the selection is known,
-    before the sources load (the session baseline puts its template in place there).
 
     Raises:
-        SelectionError: the selection matches nothing, or ``indirect_selection`` is not dbt's.
-        PartitionKeyError: a partitioned asset is selected and ``partition_key`` is None.
-        SourceDataError: a source's data cannot be loaded (see :func:`database.load_sources`).
-        MissingSourceError: with ``raise_on_error``, dbt read a source that has no data.
-        MaterializationError: with ``raise_on_error``, when anything failed; the message lists
-            each failure (model name, dbt's error text, compiled SQL path; test and model with
-            its first failing rows; a Python asset's own exception).
+        SourceDataError: a source's data cannot be loaded.
     """
     __tracebackhide__ = True
-    validate_indirect_selection(indirect_selection)
-    selected = resolve_selection(defs, select, dbt_select)
-    if partition_key is None:
-        validate_unpartitioned(defs, selected)
-    nodes = DbtNodes.of(defs)
-    if prepare_database is not None:
-        prepare_database(selected, nodes)
-    sources = needed_sources(defs, nodes, selected)
-    prepare_sources(project, sources, provided=data or {}, data_dir=data_dir)
-    without_data = [source for source in sources if not has_data(source, data or {}, data_dir)]
+    prepare_sources(project, plan.sources, provided=data or {}, data_dir=data_dir)
+    without_data = [source for source in plan.sources if not has_data(source, data or {}, data_dir)]
     result, runs_dir = _run(
         defs,
         project,
-        sorted(selected, key=lambda k: k.to_user_string()),
+        list(plan.keys),
         resources=resources,
         dbt_executable=dbt_executable,
         vars=vars,
@@ -145,15 +131,7 @@ def materialize_assets(
         indirect_selection=indirect_selection,
     )
     # It waits for the database to be free, on the connection that reads the row counts.
-    materialization = describe_result(defs, project, nodes, selected, result, runs_dir, without_data=without_data)
-    if raise_on_error and not materialization.success:
-        hints = [line for line in materialization.failures if line.startswith("dbt source ")]
-        others = [line for line in materialization.failures if line not in hints]
-        message = "Materialization failed:\n" + "\n".join(f"- {line}" for line in others)
-        if hints:
-            raise MissingSourceError("\n".join(hints) + "\n" + message, materialization.failures)
-        raise MaterializationError(message, materialization.failures)
-    return materialization
+    return describe_result(project, plan, result, runs_dir, without_data=without_data)
 
 
 def build_baseline(
@@ -177,27 +155,21 @@ def build_baseline(
         MaterializationError: a model failed; the message lists the failures.
     """
     __tracebackhide__ = True
-    from dagster import AssetSelection
-
-    selected = resolve_selection(defs, None, dbt_select or "fqn:*")
-    validate_unpartitioned(defs, selected)
-    nodes = DbtNodes.of(defs)
-    selected = {key for key in selected if key in nodes.by_key}
-    sources = needed_sources(defs, nodes, selected)
-    loaded = prepare_sources(project, sources, provided={}, data_dir=data_dir)
+    plan = plan_run(defs, None, dbt_select or "fqn:*", dbt_only=True)
+    loaded = prepare_sources(project, plan.sources, provided={}, data_dir=data_dir)
     result, runs_dir = _run(
         defs,
         project,
         # Without the checks: dagster-dbt then runs no dbt test (indirect selection empty).
-        AssetSelection.assets(*sorted(selected, key=lambda k: k.to_user_string())).without_checks(),
+        AssetSelection.assets(*plan.keys).without_checks(),
         resources=resources,
         dbt_executable=dbt_executable,
     )
     if still_locked := wait_until_free(project.duckdb_path, project.attached_databases):
         raise MaterializationError(f"the test database is still locked after the baseline's run: {still_locked}", [])
     if not result.success:
-        without_data = [source for source in sources if not has_data(source, {}, data_dir)]
-        failures = describe_result(defs, project, nodes, selected, result, runs_dir, without_data=without_data).failures
+        without_data = [source for source in plan.sources if not has_data(source, {}, data_dir)]
+        failures = describe_result(project, plan, result, runs_dir, without_data=without_data).failures
         raise MaterializationError("Materialization failed:\n" + "\n".join(f"- {line}" for line in failures), failures)
     return loaded
 
@@ -243,8 +215,6 @@ def _run(
     """One in-process Dagster run of ``selection`` with every dbt resource moved to ``project``:
     the run's result and its runs folder. A dbt process being stopped may still hold the test
     database: wait for it (:func:`database.wait_until_free`) before reading the database."""
-    from dagster import materialize
-
     runs_dir = project.target_dir / "dbt_assets_runs" / f"run-{next(_run_numbers)}"
     backend = project.backend
     bound = relocate_resources(
@@ -281,29 +251,17 @@ def _run(
     return result, runs_dir
 
 
-def selected_relations(nodes: DbtNodes, selected: set[AssetKey]) -> list[tuple[str, str, str]]:
-    """``(database, schema, name)`` of the relation each selected dbt node builds (ephemeral
-    models have none)."""
-    relations = []
-    for key in sorted(selected, key=lambda k: k.to_user_string()):
-        node = nodes.by_key.get(key)
-        if node and node.get("relation_name") and node.get("config", {}).get("materialized") != "ephemeral":
-            relations.append((node.get("database") or "", node["schema"], node.get("alias") or node["name"]))
-    return relations
-
-
 def describe_result(
-    defs: Definitions,
     project: DbtAssetsProject,
-    nodes: DbtNodes,
-    selected: set[AssetKey],
-    result: Any,
+    plan: Plan,
+    result: ExecuteInProcessResult,
     runs_dir: Path,
     *,
     without_data: Sequence[Mapping[str, Any]] = (),
 ) -> Materialization:
-    from dagster import AssetCheckSeverity
-
+    """What the run of ``plan`` built, read from Dagster's events, the database and dbt's
+    artifacts in ``runs_dir``; the failures in words (:mod:`failures`)."""
+    nodes = plan.nodes
     materialized: dict[str, Any] = {}
     python_row_counts: dict[str, int] = {}
     for event in result.all_events:
@@ -311,7 +269,7 @@ def describe_result(
             mat = event.step_materialization_data.materialization
             key = mat.asset_key.to_user_string()
             materialized[key] = mat.asset_key
-            row_count = mat.metadata.get(ROW_COUNT_METADATA_KEY)
+            row_count: Any = mat.metadata.get(ROW_COUNT_METADATA_KEY)
             if row_count is not None and mat.asset_key not in nodes.by_key:
                 python_row_counts[key] = int(row_count.value)
 
@@ -325,11 +283,7 @@ def describe_result(
     )
     row_counts = {**relation_counts, **python_row_counts}
 
-    checks: dict[str, str] = {}
-    asset_graph = defs.resolve_asset_graph()
-    for key in selected:
-        for check_key in asset_graph.get(key).check_keys:
-            checks[check_key.name] = "skipped"
+    checks = dict.fromkeys(plan.checks, "skipped")
     for evaluation in result.get_asset_check_evaluations():
         if evaluation.passed:
             status = "passed"
@@ -340,25 +294,24 @@ def describe_result(
         checks[evaluation.check_name] = status
 
     run_results = read_run_results(runs_dir)
-    selected_ids = {node["unique_id"] for key in selected if (node := nodes.by_key.get(key))}
-    failures = dbt_failures(run_results, nodes.manifest, project, without_data=without_data, selected_ids=selected_ids)
+    failures = dbt_failures(
+        run_results, nodes.manifest, project, without_data=without_data, selected_ids=plan.unique_ids
+    )
     failures += command_failures(runs_dir, nodes.manifest)
-    failures += step_failures(result, has_dbt_detail=bool(failures), defs=defs, manifest=nodes.manifest)
+    failures += step_failures(
+        result, has_dbt_detail=bool(failures), check_outputs=plan.check_outputs, manifest=nodes.manifest
+    )
     failures = [strip_ansi(line) for line in failures]
     if still_locked:
         failures.append(
             f"the test database is still locked by another process after the run: {strip_ansi(still_locked)}"
         )
-    failed = failed_keys(defs, nodes, result, run_results)
+    failed = failed_keys(plan, result, run_results)
     statuses = {
         key.to_user_string(): (
             "materialized" if key.to_user_string() in materialized else "failed" if key in failed else "skipped"
         )
-        for key in selected
-    }
-    deps = {
-        key.to_user_string(): sorted(p.to_user_string() for p in asset_graph.get(key).parent_keys if p in selected)
-        for key in selected
+        for key in plan.keys
     }
     return Materialization(
         success=bool(result.success) and not failures,
@@ -369,27 +322,22 @@ def describe_result(
         result=result,
         columns=columns,
         statuses=dict(sorted(statuses.items())),
-        deps=dict(sorted(deps.items())),
+        deps=dict(sorted(plan.parents.items())),
     )
 
 
 def failed_keys(
-    defs: Definitions, nodes: DbtNodes, result: Any, run_results: list[tuple[Path, list[dict[str, Any]]]]
-) -> set[AssetKey]:
+    plan: Plan, result: ExecuteInProcessResult, run_results: list[tuple[Path, list[dict[str, Any]]]]
+) -> set[Any]:
     """Keys whose dbt node errored, and keys of Python assets whose step failed."""
-    key_by_unique_id = {node["unique_id"]: key for key, node in nodes.by_key.items()}
+    key_by_unique_id = {node["unique_id"]: key for key, node in plan.nodes.by_key.items()}
     failed = set()
     for _, results in run_results:
         for item in results:
             if item.get("status") == "error" and item.get("unique_id") in key_by_unique_id:
                 failed.add(key_by_unique_id[item["unique_id"]])
     failed_steps = {event.step_key for event in result.all_events if event.is_step_failure}
-    from dagster import AssetsDefinition
-
-    dbt_defs = dbt_assets_definitions_of(defs)
-    for assets_def in defs.assets or []:
-        if not isinstance(assets_def, AssetsDefinition) or assets_def in dbt_defs or not assets_def.is_executable:
-            continue
-        if assets_def.node_def.name in failed_steps:
-            failed |= set(assets_def.keys)
+    for step, keys in plan.python_steps.items():
+        if step in failed_steps:
+            failed |= keys
     return failed

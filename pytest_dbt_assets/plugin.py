@@ -1,40 +1,37 @@
-"""pytest wiring: options, marker and fixtures. The work lives in the other modules."""
+"""pytest wiring: options, marker, hooks and the fixtures' registration. The fixtures live in
+``fixtures.py``, the sequence in ``session.py``, the work in the modules below them."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Generator, Iterator, Mapping, Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from collections.abc import Generator
+from typing import Any
 
 import pytest
 
 from pytest_dbt_assets import compat
 from pytest_dbt_assets.errors import DbtAssetsError
-from pytest_dbt_assets.report import SummaryReporter
-from pytest_dbt_assets.session import (
-    DbtAssetsSession,
-    MaterializeAssets,
-    SnapshotKeeper,
-    call_arguments,
-    source_rows,
-    starts_from_baseline,
+from pytest_dbt_assets.fixtures import (  # noqa: F401 - registered as the plugin's fixtures
+    MARKER,
+    SESSION_KEY,
+    USER_PROPERTY,
+    dbt_asset_graph,
+    dbt_assets_data,
+    dbt_assets_dbt_executable,
+    dbt_assets_defs,
+    dbt_assets_materialize,
+    dbt_assets_project,
+    dbt_assets_projects,
+    dbt_assets_resources,
+    dbt_assets_snapshot,
+    fail,
+    launch_worker,
     validate_marker,
 )
+from pytest_dbt_assets.report import SnapshotKeeper, SummaryReporter
+from pytest_dbt_assets.session import DbtAssetsSession
 from pytest_dbt_assets.settings import FLAGS, OPTIONS, SEVERAL, Settings, resolve_settings
 
-if TYPE_CHECKING:
-    from dagster import Definitions
-    from syrupy.assertion import SnapshotAssertion
-
-    from pytest_dbt_assets.dbt.worker import DbtWorker
-    from pytest_dbt_assets.graph import AssetGraph
-    from pytest_dbt_assets.materialize import Materialization
-    from pytest_dbt_assets.project import DbtAssetsProject
-
-# The session object: settings, the manifest made in pytest_load_initial_conftests, the worker.
-SESSION_KEY = pytest.StashKey[DbtAssetsSession]()
-MARKER = "dbt_assets"
 MARKER_HELP = (
     "dbt_assets(select=None, dbt_select=None, vars=None, data=None, indirect_selection=None, "
     "row_tolerance=None, baseline=None): per-test defaults for dbt_assets_materialize (indirect_selection: "
@@ -43,7 +40,6 @@ MARKER_HELP = (
     "('source.table' -> rows) for the run, and the row-count tolerance of dbt_assets_snapshot "
     "({'relative': 0.1, 'absolute': 2, 'assets': {key: {...}}})."
 )
-USER_PROPERTY = "dbt_assets_materialization"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -103,7 +99,7 @@ def pytest_load_initial_conftests(early_config: pytest.Config) -> Generator[None
     early_config.add_cleanup(session.close)
     if not (options.help or options.version):
         if _may_run_tests(options):
-            session.spawn_worker()
+            session.supervisor.spawn()
         session.start()
     try:
         return (yield)
@@ -123,7 +119,7 @@ def pytest_make_collect_report(
     say why the plugin could not write it, instead of dagster-dbt's traceback."""
     report = yield
     session = collector.config.stash.get(SESSION_KEY, None)
-    if report.failed and session is not None and session.prepared is not None:
+    if report.failed and session is not None and session.workspace.prepared is not None:
         explained = session.explain_import_failure(str(report.longrepr))
         if explained is not None:
             report.longrepr = explained
@@ -133,10 +129,10 @@ def pytest_make_collect_report(
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", MARKER_HELP)
     session = _session(config)
-    if session.cache_problem:
+    if session.workspace.cache_problem:
         config.issue_config_time_warning(
             pytest.PytestConfigWarning(
-                f"dbt-assets: running without the manifest cache: {session.cache_problem}; "
+                f"dbt-assets: running without the manifest cache: {session.workspace.cache_problem}; "
                 "each session parses the dbt project."
             ),
             stacklevel=2,
@@ -154,6 +150,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     with the first change told in words."""
     report = yield
     if report.failed and "dbt_assets_snapshot" in getattr(item, "fixturenames", ()):
+        # syrupy (a quarter second) loads with the first snapshot, not with the plugin.
         from pytest_dbt_assets.snapshot import first_change
 
         crash = getattr(report.longrepr, "reprcrash", None)
@@ -166,7 +163,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 def pytest_report_header(config: pytest.Config) -> str | None:
     """One sentence when the project's adapter is one the plugin does not serve."""
     session = config.stash.get(SESSION_KEY, None)
-    return session.foreign_note() if session is not None else None
+    return session.workspace.foreign_note() if session is not None else None
 
 
 # Snapshot safety: a failed test that uses the plugin's fixtures keeps its snapshots under
@@ -189,7 +186,8 @@ def _configure_snapshot_keeper(config: pytest.Config) -> None:
 
 
 class _SnapshotSafety:
-    """Hands collected tests and failed reports to the :class:`SnapshotKeeper`."""
+    """Hands collected tests and failed reports to the :class:`SnapshotKeeper` (registered
+    as a plugin object: ``pytest_runtest_logreport`` is given no config to find it in)."""
 
     def __init__(self, keeper: SnapshotKeeper) -> None:
         self.keeper = keeper
@@ -227,7 +225,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         try:
             validate_marker(marker.args, marker.kwargs)
         except DbtAssetsError as error:
-            _fail(error)
+            fail(error)
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
@@ -237,239 +235,17 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     if not session.config.option.collectonly and any(
         "dbt_assets_dbt_executable" in getattr(item, "fixturenames", ()) for item in session.items
     ):
-        _launch_worker(session.config)
+        launch_worker(session.config)
     else:
-        _session(session.config).discard_unused_worker()
-
-
-def _launch_worker(config: pytest.Config) -> DbtWorker | None:
-    factory = compat.session_tmp_path_factory(config)
-    return _session(config).launch_worker(factory.getbasetemp(), factory.mktemp)
+        _session(session.config).supervisor.discard_unused()
 
 
 @pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session: pytest.Session) -> None:
     config = session.config
     if _session(config).settings.mermaid and compat.syrupy_option(config.option, "update_snapshots"):
-        from pytest_dbt_assets.snapshot import remove_orphan_pictures
+        from pytest_dbt_assets.snapshot import remove_orphan_pictures  # syrupy: see above
 
         remove_orphan_pictures(
             config.rootpath, compat.syrupy_option(config.option, "snapshot_dirname") or "__snapshots__"
         )
-
-
-def _fail(error: DbtAssetsError) -> NoReturn:
-    __tracebackhide__ = True
-    # `from None`: called inside `except`, and pytest would print the error again as context.
-    raise pytest.fail.Exception(f"{type(error).__name__}: {error}", pytrace=False) from None
-
-
-@pytest.fixture(scope="session")
-def dbt_assets_projects(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> dict[str, DbtAssetsProject]:
-    """Session: every dbt project of the code location, dbt project name -> temporary project
-    (one entry for most repos; one per ``DbtProjectComponent`` of a components project).
-
-    Each is a copy of the user's dbt project in its own temp folder with its own generated
-    profiles.yml and the plugin's manifest; every profile's single DuckDB target is the same
-    file, so a project that reads another's models as sources finds them, and ``query(sql)``
-    of any of them sees every project's relations.
-    """
-    try:
-        return _session(request.config).build_projects(tmp_path_factory.mktemp("dbt_assets"))
-    except DbtAssetsError as error:
-        _fail(error)
-
-
-@pytest.fixture(scope="session")
-def dbt_assets_project(
-    request: pytest.FixtureRequest, dbt_assets_projects: dict[str, DbtAssetsProject]
-) -> DbtAssetsProject:
-    """Session: the user's dbt project copied to a temp folder, with the plugin's manifest.
-
-    Its generated profiles.yml has a single DuckDB target inside the temp folder, so no test
-    can reach a real warehouse. The manifest was made before conftest.py loaded (and written
-    to ``<dbt project>/target/manifest.json``, the only write in the user's tree, for Dagster
-    modules that read it at import): this fixture costs no parse, and no copy either when the
-    copy made for that parse can be moved here.
-    Attributes: ``project_dir``, ``profiles_dir``, ``duckdb_path``, ``manifest``; methods
-    ``query(sql)`` and ``dbt(*args)``. A code location with several dbt projects fails it:
-    use ``dbt_assets_projects`` there.
-    """
-    try:
-        return DbtAssetsSession.single_project(dbt_assets_projects)
-    except DbtAssetsError as error:
-        _fail(error)
-
-
-@pytest.fixture(scope="session")
-def dbt_assets_defs(request: pytest.FixtureRequest, dbt_assets_projects: dict[str, DbtAssetsProject]) -> Definitions:
-    """Session: the ``dagster.Definitions`` under test (``dbt_assets_definitions``, or
-    ``@dbt_assets`` built from the manifest), with every ``DbtCliResource`` and ``DbtProject``
-    pointed at the temporary project and its DuckDB profile.
-
-    Fails when your ``@dbt_assets`` were built from another manifest than the plugin's (your
-    module was imported before the plugin could write it)."""
-    try:
-        return _session(request.config).load_definitions(DbtAssetsSession.main_project(dbt_assets_projects))
-    except DbtAssetsError as error:
-        _fail(error)
-
-
-@pytest.fixture(scope="session")
-def dbt_asset_graph(dbt_assets_defs: Definitions) -> AssetGraph:
-    """Session: the resolved asset graph as plain sorted data (``keys``, ``deps``,
-    ``groups``, ``checks``, ``upstream(key)``, ``downstream(key)``, and the asset keys each
-    job and schedule selects: ``jobs``, ``schedules``); compares equal to a
-    ``dbt_assets_snapshot``. Named without the ``dbt_assets_`` prefix: a public name since
-    the first release, and distinct enough not to collide."""
-    try:
-        return DbtAssetsSession.build_graph(dbt_assets_defs)
-    except DbtAssetsError as error:
-        _fail(error)
-
-
-@pytest.fixture
-def dbt_assets_resources() -> dict[str, Any]:
-    """Function: extra resources merged over the definitions' own for each materialization.
-
-    Override it in conftest.py, e.g. to point your DuckDB resource at the test database::
-
-        @pytest.fixture
-        def dbt_assets_resources(dbt_assets_project):
-            return {"warehouse": DuckDBWarehouse(path=str(dbt_assets_project.duckdb_path))}
-    """
-    return {}
-
-
-@pytest.fixture
-def dbt_assets_data() -> dict[str, Any]:
-    """Function: source rows for the run, ``"source.table"`` -> list of dicts, a CSV path or a
-    DataFrame. Override it to feed dbt sources; the marker's ``data=`` wins over it."""
-    return {}
-
-
-@pytest.fixture(scope="session")
-def dbt_assets_dbt_executable(
-    request: pytest.FixtureRequest, dbt_assets_projects: dict[str, DbtAssetsProject]
-) -> Iterator[str | None]:
-    """Session: the dbt executable every ``DbtCliResource`` runs during materializations.
-
-    With ``dbt_assets_runner = worker`` (the default) it is a small client of a warm dbt
-    process (started with the session, serving once collection shows a test needs it,
-    stopped at the end of the session): dagster-dbt still runs ``dbt build`` as a subprocess and reads dbt's own JSON
-    lines, without paying for Python and dbt start-up each time. With ``subprocess`` it is
-    None: the resource's own dbt (on a Snowflake project, a ``dbt`` that runs on the emulator).
-
-    The client lives in ``<basetemp>/dbt_assets_worker0/`` and keeps its path for the whole
-    session: a worker that dies is restarted once behind it (``DbtWorkerRestartedWarning``);
-    a second death fails later materializations with ``DbtWorkerError``.
-    """
-    session = _session(request.config)
-    if _launch_worker(request.config) is None:
-        # The project's own dbt: None, but on Snowflake, dbt on the emulator.
-        yield session.dbt_executable(DbtAssetsSession.main_project(dbt_assets_projects))
-        return
-    try:
-        try:
-            executable = session.dbt_executable(DbtAssetsSession.main_project(dbt_assets_projects))
-        except DbtAssetsError as error:
-            _fail(error)
-        yield executable
-    finally:
-        session.stop_worker()
-
-
-@pytest.fixture
-def dbt_assets_materialize(
-    request: pytest.FixtureRequest,
-    dbt_assets_projects: dict[str, DbtAssetsProject],
-    dbt_assets_defs: Definitions,
-    dbt_assets_resources: Mapping[str, Any],
-    dbt_assets_data: Mapping[str, Any],
-    dbt_assets_dbt_executable: str | None,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> MaterializeAssets:
-    """Function: ``dbt_assets_materialize(select=None, *, dbt_select=None, vars=None,
-    resources=None, partition_key=None, indirect_selection=None, raise_on_error=True,
-    baseline=None) -> Materialization``.
-
-    Runs the selected assets in this process on a DuckDB database that starts empty for each
-    test (calls inside one test share it, so a second call exercises incremental models).
-    ``select`` takes what ``dagster.materialize(selection=...)`` takes; ``dbt_select`` takes
-    dbt's ``--select`` syntax; given both, the run takes their union. ``indirect_selection``
-    is dbt's (``eager``, ``cautious``, ``buildable``, ``empty``); None keeps production's.
-    ``baseline=True`` (or the marker's): the test's database starts as a copy of the session
-    baseline (``dbt_assets_baseline_select``, built once and kept for later runs), and the first call builds
-    only its own selection on it.
-    """
-    session = _session(request.config)
-    # With several dbt projects, the first: it holds the others and their shared database.
-    dbt_assets_project = DbtAssetsSession.main_project(dbt_assets_projects)
-    marker = request.node.get_closest_marker(MARKER)
-    marked: dict[str, Any] = dict(marker.kwargs) if marker else {}
-    data = source_rows(dbt_assets_data, marked)
-    dbt_assets_project.reset_database()
-    started: list[bool] = []  # how the test's database started, once its first call ran
-
-    def materialize(
-        select: Any = None,
-        *,
-        dbt_select: str | Sequence[str] | None = None,
-        vars: Mapping[str, Any] | None = None,
-        resources: Mapping[str, Any] | None = None,
-        partition_key: str | None = None,
-        indirect_selection: str | None = None,
-        raise_on_error: bool = True,
-        baseline: bool | None = None,
-    ) -> Materialization:
-        __tracebackhide__ = True
-        given = {"select": select, "dbt_select": dbt_select, "vars": vars, "indirect_selection": indirect_selection}
-        try:
-            from_baseline = starts_from_baseline(
-                baseline,
-                marked.get("baseline"),
-                first_call=not started,
-                started_from_baseline=bool(started and started[0]),
-            )
-            started.append(from_baseline)
-            materialization = session.materialize(
-                dbt_assets_defs,
-                dbt_assets_project,
-                **call_arguments(given, marked),
-                resources={**dbt_assets_resources, **(resources or {})},
-                partition_key=partition_key,
-                raise_on_error=raise_on_error,
-                data=data,
-                dbt_executable=dbt_assets_dbt_executable,
-                baseline_folder=_baseline_folder(request.config, tmp_path_factory) if from_baseline else None,
-            )
-        except DbtAssetsError as error:
-            raise error.with_traceback(None) from None
-        # user_properties travel with the report, so the summary works under xdist too.
-        request.node.user_properties.append((USER_PROPERTY, materialization.summary()))
-        return materialization
-
-    return materialize
-
-
-def _baseline_folder(config: pytest.Config, factory: pytest.TempPathFactory) -> Path:
-    """Where the session baseline's template lives: shared by the xdist workers of one run."""
-    from pytest_dbt_assets.baseline import shared_folder
-
-    return shared_folder(factory.getbasetemp(), xdist_worker=hasattr(config, "workerinput"))
-
-
-@pytest.fixture
-def dbt_assets_snapshot(request: pytest.FixtureRequest, snapshot: SnapshotAssertion) -> SnapshotAssertion:
-    """Function: syrupy's ``snapshot`` with the plugin's readable YAML format, one file per
-    snapshot; a mismatch starts with one line per semantic change (asset added, dependency
-    removed, row count 6 -> 7, ...)."""
-    from pytest_dbt_assets.snapshot import RowTolerance, short_repr_assertion, snapshot_extension
-
-    settings = _session(request.config).settings
-    marker = request.node.get_closest_marker(MARKER)
-    tolerance = (marker.kwargs.get("row_tolerance") if marker else None) or None
-    extension = snapshot_extension(RowTolerance.build(**tolerance) if tolerance is not None else None, settings.mermaid)
-    return short_repr_assertion(snapshot.use_extension(extension))

@@ -1,8 +1,10 @@
-"""End-of-session terminal summary: per test, what was materialized, rows and checks."""
+"""What the plugin does with test reports, pytest-free: the end-of-session terminal summary
+(per test, what was materialized, rows and checks), and which failed tests keep their
+snapshots under ``--snapshot-update``."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 _CHECK_MARKS = {"passed": "ok", "failed": "FAILED", "warn": "warn", "skipped": "skipped"}
@@ -57,3 +59,26 @@ class SummaryReporter:
         if self.summaries and (self.always or config.get_verbosity() > 0):
             terminalreporter.write_sep("-", "dbt assets materialized")
             terminalreporter.write_line(summary_table(self.summaries))
+
+
+class SnapshotKeeper:
+    """Failed tests that use the plugin's fixtures keep their snapshots under ``--snapshot-update``.
+
+    ``protect(nodeids)`` at collection names the tests concerned; ``failed(nodeid)`` runs after
+    syrupy has recorded a failed set-up or call report, and has ``record_skipped(nodeid)``
+    (:func:`compat.record_as_skipped`) tell syrupy the test was skipped, whose snapshots it
+    never counts as unused. Does nothing when ``problem`` says the installed syrupy is not
+    the one the shim knows (the plugin warns once).
+    """
+
+    def __init__(self, record_skipped: Callable[[str], None], problem: str | None) -> None:
+        self.record_skipped = record_skipped
+        self.problem = problem
+        self.nodeids: set[str] = set()
+
+    def protect(self, nodeids: set[str]) -> None:
+        self.nodeids |= nodeids
+
+    def failed(self, nodeid: str) -> None:
+        if self.problem is None and nodeid in self.nodeids:
+            self.record_skipped(nodeid)

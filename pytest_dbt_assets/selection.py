@@ -1,6 +1,13 @@
 """Which assets a materialization runs: a Dagster or dbt selection resolved to asset keys,
 the dbt nodes behind them (of every ``@dbt_assets``), the sources they read, and the guards
-that say in words why a selection cannot run (indirect selection, partitions)."""
+that say in words why a selection cannot run (indirect selection, partitions).
+
+:func:`plan_run` reads the definitions once into a :class:`Plan`: what the run, its
+sources and its description need, so nothing after it goes back to the definitions.
+
+Dagster is imported inside the functions: ``definitions.py``, loaded with the plugin in
+pytest's first hook, imports this module, and Dagster costs seconds to import.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +15,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from pytest_dbt_assets import compat
 from pytest_dbt_assets.compat import dbt_assets_manifest
-from pytest_dbt_assets.definitions import dbt_assets_definitions_of
 from pytest_dbt_assets.errors import PartitionKeyError, SelectionError
 
 if TYPE_CHECKING:
-    from dagster import AssetKey, Definitions
+    from dagster import AssetKey, AssetsDefinition, Definitions
 
 _DBT_SYNTAX_HINT = "dbt_select takes dbt's --select syntax, e.g. '+customers', 'tag:finance' or 'path:models/marts'."
 RELATION_TYPES = {"model", "seed", "snapshot"}
@@ -53,6 +60,111 @@ class DbtNodes:
             for source in manifest["sources"].values():
                 sources_by_key[_asset_key(translator, manifest, source, project)] = source
         return cls(by_key=by_key, sources_by_key=sources_by_key, manifest=dict(merged))
+
+
+def dbt_assets_definitions_of(defs: Definitions) -> list[AssetsDefinition]:
+    """The ``@dbt_assets`` definitions (those carrying a dbt manifest) in ``defs``."""
+    from dagster import AssetsDefinition
+
+    manifest_key = compat.dbt_manifest_metadata_key()
+    found = []
+    for item in defs.assets or []:
+        if isinstance(item, AssetsDefinition) and any(
+            manifest_key in (metadata or {}) for metadata in item.metadata_by_key.values()
+        ):
+            found.append(item)
+    return found
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A selection of the definitions resolved once, for one run and its description.
+
+    Attributes:
+        keys: the selected asset keys, sorted by user string.
+        nodes: the dbt nodes of every ``@dbt_assets``, by asset key.
+        sources: the dbt sources a selected asset reads and no selected asset produces.
+        checks: the names of the asset checks of the selected assets.
+        parents: selected key (user string) -> its sorted parents that are selected too.
+        python_steps: step name -> the keys of each executable asset that is not dbt's.
+        check_outputs: output name of a dbt test's asset check -> (asset key, check name).
+    """
+
+    keys: tuple[AssetKey, ...]
+    nodes: DbtNodes
+    sources: tuple[dict[str, Any], ...]
+    checks: tuple[str, ...]
+    parents: dict[str, list[str]]
+    python_steps: dict[str, frozenset[AssetKey]]
+    check_outputs: dict[str, tuple[str, str]]
+
+    @property
+    def relations(self) -> list[tuple[str, str, str]]:
+        """``(database, schema, name)`` of the relation each selected dbt node builds
+        (ephemeral models have none)."""
+        relations = []
+        for key in self.keys:
+            node = self.nodes.by_key.get(key)
+            if node and node.get("relation_name") and node.get("config", {}).get("materialized") != "ephemeral":
+                relations.append((node.get("database") or "", node["schema"], node.get("alias") or node["name"]))
+        return relations
+
+    @property
+    def unique_ids(self) -> set[str]:
+        """The dbt unique ids of the selected dbt nodes."""
+        return {node["unique_id"] for key in self.keys if (node := self.nodes.by_key.get(key))}
+
+
+def plan_run(
+    defs: Definitions,
+    select: Any = None,
+    dbt_select: str | Sequence[str] | None = None,
+    *,
+    partition_key: str | None = None,
+    indirect_selection: str | None = None,
+    dbt_only: bool = False,
+) -> Plan:
+    """Resolve ``select`` / ``dbt_select`` (see :func:`resolve_selection`) into a :class:`Plan`,
+    checking that it can run. ``dbt_only`` keeps the dbt assets of the selection only.
+
+    Raises:
+        SelectionError: the selection matches nothing, or ``indirect_selection`` is not dbt's.
+        PartitionKeyError: a partitioned asset is selected and ``partition_key`` is None.
+    """
+    __tracebackhide__ = True
+    from dagster import AssetsDefinition
+
+    validate_indirect_selection(indirect_selection)
+    selected = resolve_selection(defs, select, dbt_select)
+    if partition_key is None:
+        validate_unpartitioned(defs, selected)
+    nodes = DbtNodes.of(defs)
+    if dbt_only:
+        selected = {key for key in selected if key in nodes.by_key}
+    asset_graph = defs.resolve_asset_graph()
+    dbt_defs = dbt_assets_definitions_of(defs)
+    python_steps = {
+        assets_def.node_def.name: frozenset(assets_def.keys)
+        for assets_def in defs.assets or []
+        if isinstance(assets_def, AssetsDefinition) and assets_def not in dbt_defs and assets_def.is_executable
+    }
+    check_outputs = {
+        output: (spec.asset_key.to_user_string(), spec.name)
+        for assets_def in dbt_defs
+        for output, spec in assets_def.node_check_specs_by_output_name.items()
+    }
+    return Plan(
+        keys=tuple(sorted(selected, key=lambda key: key.to_user_string())),
+        nodes=nodes,
+        sources=tuple(needed_sources(defs, nodes, selected)),
+        checks=tuple(sorted({check.name for key in selected for check in asset_graph.get(key).check_keys})),
+        parents={
+            key.to_user_string(): sorted(p.to_user_string() for p in asset_graph.get(key).parent_keys if p in selected)
+            for key in sorted(selected, key=lambda key: key.to_user_string())
+        },
+        python_steps=python_steps,
+        check_outputs=check_outputs,
+    )
 
 
 def _asset_key(translator: Any, manifest: Mapping[str, Any], node: Mapping[str, Any], project: Any) -> AssetKey:

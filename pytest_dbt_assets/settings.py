@@ -6,6 +6,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from pytest_dbt_assets.components import find_dg_project
+from pytest_dbt_assets.discovery import find_code_dbt_projects, package_folder
+
 # name -> help text, shared by the ini key `dbt_assets_<name>` and the flag `--dbt-assets-<name>`.
 OPTIONS = {
     "project_dir": (
@@ -137,31 +140,10 @@ def resolve_settings(
     )
 
 
-def folder_to_find_dbt(path: str | None, python: str) -> str | None:
-    """The folder to put on ``PATH`` so that ``dbt`` is found: the one holding ``python``
-    (``sys.executable``) when it has a ``dbt`` and ``path`` has none; else None.
-
-    An IDE or CI step that runs ``.venv/bin/pytest`` without activating the virtualenv has
-    dbt beside Python but not on ``PATH``, and dagster-dbt's ``DbtCliResource`` looks there.
-    The folder is taken as ``python`` names it (not resolved: a virtualenv's python is a
-    symlink to the base interpreter, whose folder has no dbt).
-    """
-    import shutil
-
-    if shutil.which("dbt", path=path) is not None:
-        return None
-    folder = Path(python).parent
-    if not shutil.which("dbt", path=str(folder)):
-        return None
-    return str(folder)
-
-
 def _from_dagster_code(rootdir: Path, definitions: str) -> tuple[Path, ...]:
     """The dbt projects the definitions' package names in its source
     (``DbtProject(project_dir=...)``, ``DbtCliResource(project_dir=...)``), the package
     looked for in the rootdir and its ``src/`` (see :mod:`pytest_dbt_assets.discovery`)."""
-    from pytest_dbt_assets.discovery import find_code_dbt_projects, package_folder
-
     package = package_folder(definitions, (rootdir, rootdir / "src"))
     return () if package is None else find_code_dbt_projects(package, cwd=rootdir)
 
@@ -172,8 +154,6 @@ def _from_dg_project(
     """What a Dagster components project at the rootdir (``[tool.dg.project]`` in
     pyproject.toml or dg.toml) says where not set: its definitions and its dbt projects (every
     ``DbtProjectComponent``'s, in the order of their folders)."""
-    from pytest_dbt_assets.components import find_dg_project
-
     dg_project = find_dg_project(rootdir)
     if dg_project is None:
         return project_dirs, definitions

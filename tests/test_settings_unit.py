@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 
+from pytest_dbt_assets.dbt.supervisor import folder_to_find_dbt
 from pytest_dbt_assets.errors import MarkerError
-from pytest_dbt_assets.session import call_arguments, source_rows, validate_marker
-from pytest_dbt_assets.settings import RUNNERS, Settings, folder_to_find_dbt, resolve_settings
+from pytest_dbt_assets.fixtures import call_arguments, source_rows, validate_marker
+from pytest_dbt_assets.settings import RUNNERS, Settings, resolve_settings
 
 
 @pytest.fixture

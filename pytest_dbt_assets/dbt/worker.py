@@ -24,7 +24,7 @@ import time
 from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from pytest_dbt_assets.dbt import client
 from pytest_dbt_assets.dbt.client import SOCKET_NAME, client_script
@@ -33,9 +33,6 @@ from pytest_dbt_assets.dbt.server import READY_LINE, SERVE_LINE
 from pytest_dbt_assets.errors import DbtWorkerError
 from pytest_dbt_assets.owner import claim, remove_abandoned
 
-if TYPE_CHECKING:
-    from pytest_dbt_assets.project import DbtAssetsProject
-
 SERVER_MODULE = "pytest_dbt_assets.dbt.server"
 CLIENT_NAME = "dbt"
 FOLDER_PREFIX = "dbt_assets_worker"
@@ -43,6 +40,22 @@ FOLDER_PREFIX = "dbt_assets_worker"
 _MAX_SOCKET_PATH = 100
 _OOM_HINT = "as the out-of-memory killer does (`dmesg` or `journalctl -k` shows 'Out of memory: Killed process')"
 _SUBPROCESS_HINT = "--dbt-assets-runner=subprocess (ini: dbt_assets_runner = subprocess) runs dbt without the worker"
+
+
+class BuildTarget(Protocol):
+    """What the worker reads of a temporary dbt project (``DbtAssetsProject`` has it): ``dbt/``
+    never imports the project module, which runs dbt through it."""
+
+    @property
+    def project_dir(self) -> Path: ...
+    @property
+    def profiles_dir(self) -> Path: ...
+    @property
+    def target_dir(self) -> Path: ...
+    @property
+    def profile_name(self) -> str: ...
+    @property
+    def target_name(self) -> str: ...
 
 
 class DbtWorker:
@@ -235,7 +248,7 @@ class DbtWorker:
             self.deaths.append(f"{text[:-1]}; its last output: {said}." if said else text)
         return self.deaths[-1]
 
-    def prepare_build(self, project: DbtAssetsProject) -> None:
+    def prepare_build(self, project: BuildTarget) -> None:
         """Ask the worker to parse ``project`` now, as for the plain ``dbt build`` that
         dagster-dbt's ``DbtCliResource.cli`` sends, so the first real command finds the
         manifest ready. Does not wait: the worker answers requests in order. Like dagster-dbt,
