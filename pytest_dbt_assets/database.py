@@ -1,6 +1,9 @@
 """The test's DuckDB database: opening it (with the databases sources pin), loading the data
 of dbt sources, waiting until dbt lets go of it, and reading what a run built (row counts,
-column types, a failing test's rows). Every DuckDB connection of the plugin opens here."""
+column types, a failing test's rows). Every DuckDB connection of the plugin opens here.
+
+DuckDB is imported inside the functions: the session loads this module (through the
+baseline store) with the plugin, in every pytest session, most of which open no database."""
 
 from __future__ import annotations
 

@@ -14,6 +14,7 @@ DuckDB handles die with it. Ctrl-C (or the client going away) interrupts the chi
 
 from __future__ import annotations
 
+import ctypes
 import gc
 import json
 import os
@@ -23,6 +24,7 @@ import signal
 import socket
 import sys
 import time
+import traceback
 from collections import deque
 from pathlib import Path
 from typing import Any
@@ -167,6 +169,8 @@ def _compile_macro_templates(pending: deque[Any], server: socket.socket) -> None
 
 def _run_with_manifest(argv: list[str], manifest: Any) -> int:
     """Run ``dbt <argv>`` with an already parsed manifest; dbt's CLI exit codes."""
+    # dbt is imported inside functions: the pytest process imports this module for its
+    # constants (worker.py), and dbt costs seconds to import; the server imports it early itself.
     from dbt.cli.main import dbtRunner
 
     result = dbtRunner(manifest=manifest).invoke(list(argv))
@@ -213,8 +217,6 @@ def _run_child(conn: socket.socket, request: dict[str, Any], manifest: Any, serv
         except KeyboardInterrupt:
             code = 130
     except BaseException:  # noqa: BLE001 - report and exit like a crashed dbt would
-        import traceback
-
         traceback.print_exc()
         code = 1
     finally:
@@ -229,8 +231,6 @@ def _run_child(conn: socket.socket, request: dict[str, Any], manifest: Any, serv
 def _die_with_parent(signum: int = signal.SIGTERM) -> None:
     """Ask Linux to send ``signum`` to this process when its parent dies, however it dies."""
     try:
-        import ctypes
-
         libc = ctypes.CDLL(None)
         libc.prctl(1, signum)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
