@@ -25,12 +25,15 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pytest_dbt_assets.cache import fingerprint, locked, package_version
 from pytest_dbt_assets.database import checkpoint, drop_relations
 from pytest_dbt_assets.discovery import python_files
 from pytest_dbt_assets.errors import BaselineError, DbtAssetsError
-from pytest_dbt_assets.project import DbtAssetsProject
+
+if TYPE_CHECKING:
+    from pytest_dbt_assets.project import DbtAssetsProject
 
 TEMPLATES_FOLDER = "dbt_assets_baseline"
 FORMAT = "baseline-2"

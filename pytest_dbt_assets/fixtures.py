@@ -16,7 +16,6 @@ import pytest
 from pytest_dbt_assets import compat
 from pytest_dbt_assets.baseline import shared_folder
 from pytest_dbt_assets.errors import BaselineError, DbtAssetsError, MarkerError
-from pytest_dbt_assets.project import DbtAssetsProject
 from pytest_dbt_assets.session import DbtAssetsSession
 from pytest_dbt_assets.workspace import main_project, single_project
 
@@ -27,6 +26,7 @@ if TYPE_CHECKING:
     from pytest_dbt_assets.dbt.worker import DbtWorker
     from pytest_dbt_assets.graph import AssetGraph
     from pytest_dbt_assets.materialize import Materialization
+    from pytest_dbt_assets.project import DbtAssetsProject
 
 # The session object: settings, the manifest made in pytest_load_initial_conftests, the worker.
 SESSION_KEY = pytest.StashKey[DbtAssetsSession]()

@@ -9,6 +9,10 @@ the :class:`~pytest_dbt_assets.dbt.supervisor.WorkerSupervisor` (the dbt worker)
 and ``fixtures.py`` hand straight to it, and ``benchmarks/same_session.py`` drives the same
 object. Everything it takes is plain: resolved :class:`~pytest_dbt_assets.settings.Settings`,
 paths, mappings.
+
+The definitions' and the materialization's modules are imported where first used: the
+plugin makes a session in every pytest session of the user, most of which never load the
+definitions (no dbt project, ``--help``) or never materialize (a graph-only run).
 """
 
 from __future__ import annotations
@@ -21,18 +25,9 @@ from typing import TYPE_CHECKING, Any
 from pytest_dbt_assets.baseline import BaselineStore
 from pytest_dbt_assets.cache import cache_folder
 from pytest_dbt_assets.dbt.supervisor import WorkerSupervisor, put_dbt_on_path
-from pytest_dbt_assets.definitions import (
-    build_default_definitions,
-    explain_import_failure,
-    import_definitions,
-    validate_definitions_setting,
-    validate_same_manifest,
-)
 from pytest_dbt_assets.errors import DbtWorkerRestartedWarning
 from pytest_dbt_assets.graph import AssetGraph, build_asset_graph
-from pytest_dbt_assets.project import DbtAssetsProject
 from pytest_dbt_assets.quiet import quiet_upstream
-from pytest_dbt_assets.relocate import relocate_definitions
 from pytest_dbt_assets.settings import Settings
 from pytest_dbt_assets.workspace import Workspace, main_project
 
@@ -41,6 +36,7 @@ if TYPE_CHECKING:
 
     from pytest_dbt_assets.dbt.worker import DbtWorker
     from pytest_dbt_assets.materialize import Materialization
+    from pytest_dbt_assets.project import DbtAssetsProject
 
 
 class DbtAssetsSession:
@@ -85,6 +81,8 @@ class DbtAssetsSession:
     def explain_import_failure(self, error_text: str) -> str | None:
         """The plugin's words for a user module that failed to import because of the manifest
         the plugin could not write, or of the environment (no dbt); None for any other error."""
+        from pytest_dbt_assets.definitions import explain_import_failure
+
         return explain_import_failure(error_text, self.workspace.manifest_problem())
 
     def close(self) -> None:
@@ -119,6 +117,14 @@ class DbtAssetsSession:
                 another manifest than the plugin's.
         """
         __tracebackhide__ = True
+        from pytest_dbt_assets.definitions import (
+            build_default_definitions,
+            import_definitions,
+            validate_definitions_setting,
+            validate_same_manifest,
+        )
+        from pytest_dbt_assets.relocate import relocate_definitions
+
         spec = self.settings.definitions
         validate_definitions_setting(spec, project)
         with quiet_upstream():
@@ -188,7 +194,6 @@ class DbtAssetsSession:
             DbtAssetsError: the selection, a partition or source data is wrong.
         """
         __tracebackhide__ = True
-        # Imported on the first materialization: a graph-only session never loads them.
         from pytest_dbt_assets.materialize import build_baseline, materialize_plan
         from pytest_dbt_assets.selection import plan_run
 

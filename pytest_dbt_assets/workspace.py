@@ -1,7 +1,12 @@
 """The session's temporary dbt projects: the start-up parse of each dbt project of the code
 location (whose ``target/manifest.json`` the user's modules read at import), then their
 copies under pytest's basetemp, each with the plugin's profile and manifest, all on one test
-database. pytest-free: settings, paths and folders in, projects out."""
+database. pytest-free: settings, paths and folders in, projects out.
+
+The project, manifest and warehouse modules (YAML, dbt's runner) are imported where first
+used: the plugin makes a workspace in every pytest session of the user, and most of them
+test no dbt project.
+"""
 
 from __future__ import annotations
 
@@ -9,22 +14,19 @@ import os
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pytest_dbt_assets import compat
 from pytest_dbt_assets.cache import cache_folder
 from pytest_dbt_assets.errors import DbtAssetsError, ProjectNotFoundError, SeveralProjectsError
-from pytest_dbt_assets.manifest import PreparedManifest, load_manifest, prepare_manifest, write_user_manifest
 from pytest_dbt_assets.owner import make_temp_folder
-from pytest_dbt_assets.project import (
-    DbtAssetsProject,
-    attach_pinned_databases,
-    build_project,
-    share_database,
-    write_profiles_yml,
-)
 from pytest_dbt_assets.quiet import quiet_upstream
 from pytest_dbt_assets.settings import Settings
-from pytest_dbt_assets.warehouse import Backend, choose_backend, foreign_note
+
+if TYPE_CHECKING:
+    from pytest_dbt_assets.manifest import PreparedManifest
+    from pytest_dbt_assets.project import DbtAssetsProject
+    from pytest_dbt_assets.warehouse import Backend
 
 
 class Workspace:
@@ -58,6 +60,9 @@ class Workspace:
         nothing to do."""
         if self.settings.project_dir is None:
             return
+        from pytest_dbt_assets.manifest import prepare_manifest
+        from pytest_dbt_assets.warehouse import choose_backend
+
         try:
             self.backend = choose_backend(self.settings.project_dir, self.settings.rootdir, self.settings.warehouse)
         except DbtAssetsError as error:
@@ -87,7 +92,11 @@ class Workspace:
     def foreign_note(self) -> str | None:
         """The sentence for a project on an adapter the plugin does not serve, or None."""
         backend = self.served_by
-        return None if backend is None else foreign_note(backend.target)
+        if backend is None:
+            return None
+        from pytest_dbt_assets.warehouse import foreign_note
+
+        return foreign_note(backend.target)
 
     @property
     def cache_problem(self) -> str | None:
@@ -118,6 +127,8 @@ class Workspace:
             DbtParseError: dbt could not parse one (kept from :meth:`prepare`).
         """
         __tracebackhide__ = True
+        from pytest_dbt_assets.project import attach_pinned_databases, build_project, share_database
+
         settings, prepared = self.settings, self.prepared
         if settings.project_dir is None:
             raise missing_project_error(settings)
@@ -159,6 +170,8 @@ class Workspace:
 def _install_manifest(project: DbtAssetsProject, prepared: PreparedManifest | None) -> None:
     """The start-up parse's manifest installed in ``project``; without one (the plugin was
     registered after pytest's first hook), a parse here."""
+    from pytest_dbt_assets.manifest import load_manifest, write_user_manifest
+
     if prepared is not None:
         prepared.install(project)
     else:
@@ -177,6 +190,8 @@ def take_early_copy(prepared: object, source_dir: Path, workdir: Path) -> DbtAss
     files, where a later copy would hold whatever changed in the tree since. Only the
     profile holds a path of the old folder, so it is written again.
     """
+    from pytest_dbt_assets.project import DbtAssetsProject, write_profiles_yml
+
     early = getattr(prepared, "copy", None)
     if early is None or early.source_dir != source_dir.resolve():
         return None

@@ -20,6 +20,9 @@ from typing import NoReturn
 # After dbt's output, the server sends this marker, the exit code and a newline.
 EXIT_MARKER = b"\x00\x00dbt-assets-exit:"
 SOCKET_NAME = "s"  # the socket's file in the worker's folder
+# The server's lines to pytest on its stdout (ready: dbt is imported), pytest's on its stdin.
+READY_LINE = "dbt-assets-worker ready"
+SERVE_LINE = "serve"
 
 
 def client_script(python: str, client: str, folder: str) -> str:

@@ -30,13 +30,10 @@ from pathlib import Path
 from typing import Any
 
 from pytest_dbt_assets import compat
-from pytest_dbt_assets.dbt.client import EXIT_MARKER
+from pytest_dbt_assets.dbt.client import EXIT_MARKER, READY_LINE, SERVE_LINE
 from pytest_dbt_assets.dbt.partial_parse import parse_args_of, parse_in_server, parse_key
 from pytest_dbt_assets.dbt.runner import release_duckdb
 from pytest_dbt_assets.warehouse.snowflake import FOLDER_ENV, emulating_for_dbt, warm_emulator_imports
-
-READY_LINE = "dbt-assets-worker ready"
-SERVE_LINE = "serve"
 
 
 def serve(server_fd: int, cache_dir: Path | None) -> None:

@@ -27,9 +27,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from pytest_dbt_assets.dbt import client
-from pytest_dbt_assets.dbt.client import SOCKET_NAME, client_script
+from pytest_dbt_assets.dbt.client import READY_LINE, SERVE_LINE, SOCKET_NAME, client_script
 from pytest_dbt_assets.dbt.runner import dbt_environment
-from pytest_dbt_assets.dbt.server import READY_LINE, SERVE_LINE
 from pytest_dbt_assets.errors import DbtWorkerError
 from pytest_dbt_assets.owner import claim, remove_abandoned
 
