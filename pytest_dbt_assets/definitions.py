@@ -9,7 +9,7 @@ import traceback
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pytest_dbt_assets import compat
+from pytest_dbt_assets.compat import dagster_dbt as dagster_dbt_compat
 from pytest_dbt_assets.components import find_dg_project
 from pytest_dbt_assets.errors import DefinitionsError
 from pytest_dbt_assets.project import DbtAssetsProject
@@ -44,7 +44,7 @@ def import_definitions(spec: str, search_path: Path) -> Definitions:
         )
     # dagster-dbt caches manifests by path: a re-import in this process (pytester, IDE
     # re-runs) must read the manifest the plugin just wrote, not a stale one.
-    compat.forget_dagster_dbt_manifests()
+    dagster_dbt_compat.forget_dagster_dbt_manifests()
     # A components project's package is importable from its src/ folder, as its venv has it.
     dg_project = find_dg_project(search_path)
     folders = [str(search_path)] + ([str(dg_project.code_dir)] if dg_project is not None else [])
@@ -134,7 +134,7 @@ def dbt_assets_definitions_of(defs: Definitions) -> list[AssetsDefinition]:
     """The ``@dbt_assets`` definitions (those carrying a dbt manifest) in ``defs``."""
     from dagster import AssetsDefinition
 
-    manifest_key = compat.dbt_manifest_metadata_key()
+    manifest_key = dagster_dbt_compat.dbt_manifest_metadata_key()
     found = []
     for item in defs.assets or []:
         if isinstance(item, AssetsDefinition) and any(
@@ -182,7 +182,7 @@ def duplicate_asset_keys(defs: Definitions) -> dict[str, list[str]]:
     for every key produced more than once."""
     from dagster import AssetsDefinition
 
-    unique_id_key = compat.dbt_unique_id_metadata_key()
+    unique_id_key = dagster_dbt_compat.dbt_unique_id_metadata_key()
     producers: dict[str, list[str]] = {}
     for item in defs.assets or []:
         if not isinstance(item, AssetsDefinition) or not item.has_keys:
@@ -297,7 +297,7 @@ def _exception_summary(exc: BaseException, search_path: Path | None = None) -> s
 def forget_cached_manifests() -> None:
     """Empty dagster-dbt's by-path manifest cache, so a module imported (again) in this
     process reads the manifest now on disk. Free when dagster-dbt is not imported yet."""
-    compat.forget_dagster_dbt_manifests()
+    dagster_dbt_compat.forget_dagster_dbt_manifests()
 
 
 def validate_same_manifest(
@@ -313,7 +313,7 @@ def validate_same_manifest(
     __tracebackhide__ = True
     from pytest_dbt_assets.manifest import describe_manifest_difference, manifest_signature
 
-    manifest_key = compat.dbt_manifest_metadata_key()
+    manifest_key = dagster_dbt_compat.dbt_manifest_metadata_key()
 
     ours = manifest_signature(project.manifest)
     for assets_def in dbt_assets_definitions_of(defs):

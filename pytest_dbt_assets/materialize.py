@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from pytest_dbt_assets.database import describe_relations, has_data, load_sources, wait_until_free
 from pytest_dbt_assets.dbt.runner import dbt_environment, release_duckdb
+from pytest_dbt_assets.dbt_resource import DbtInvocations
 from pytest_dbt_assets.definitions import dbt_assets_definitions_of
 from pytest_dbt_assets.errors import MaterializationError, MissingSourceError, strip_ansi
 from pytest_dbt_assets.failures import (
@@ -21,7 +22,7 @@ from pytest_dbt_assets.failures import (
     without_temp_paths,
 )
 from pytest_dbt_assets.project import DbtAssetsProject
-from pytest_dbt_assets.relocate import relocate_resources, stop_invocations
+from pytest_dbt_assets.relocate import relocate_resources
 from pytest_dbt_assets.selection import (
     DbtNodes,
     needed_sources,
@@ -256,10 +257,12 @@ def _run(
         indirect_selection=indirect_selection,
     )
     assets = [*(defs.assets or []), *(defs.asset_checks or [])]
+    invocations = DbtInvocations()
     try:
         # dbt's processes (dagster-dbt copies this environment) and this one's warehouse
         # clients reach the test database, and nothing else.
         with (
+            invocations.tracking(),
             dbt_environment(backend.dbt_environment(project.duckdb_path)),
             backend.serving(project.duckdb_path, allowed=project.sandbox),
         ):
@@ -276,7 +279,7 @@ def _run(
     finally:
         # A step that failed while dbt was still running (Dagster rejected one of its
         # events) leaves dbt holding the database: stop it before anything opens the file.
-        stop_invocations(runs_dir)
+        invocations.stop()
         release_duckdb()
     return result, runs_dir
 

@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import pytest
 
-from pytest_dbt_assets import compat
+from pytest_dbt_assets.compat import pytest as pytest_compat
+from pytest_dbt_assets.compat import syrupy as syrupy_compat
 from pytest_dbt_assets.errors import DbtAssetsError
 from pytest_dbt_assets.report import SummaryReporter
 from pytest_dbt_assets.session import (
@@ -108,7 +109,7 @@ def pytest_load_initial_conftests(early_config: pytest.Config) -> Generator[None
     try:
         return (yield)
     except Exception as error:
-        cause = compat.import_failure_cause(error)
+        cause = pytest_compat.import_failure_cause(error)
         explained = session.explain_import_failure(f"{type(cause).__name__}: {cause}")
         if explained is None:
             raise
@@ -143,7 +144,7 @@ def pytest_configure(config: pytest.Config) -> None:
         )
     if session.settings.mermaid:
         # The .md pictures sit beside the snapshots: syrupy must not count them as unused.
-        compat.ignore_snapshot_files_ending(config.option, "md")
+        syrupy_compat.ignore_snapshot_files_ending(config.option, "md")
     config.pluginmanager.register(SummaryReporter(USER_PROPERTY, always=session.settings.summary), "dbt_assets_summary")
     _configure_snapshot_keeper(config)
 
@@ -170,13 +171,15 @@ def pytest_report_header(config: pytest.Config) -> str | None:
 
 
 # Snapshot safety: a failed test that uses the plugin's fixtures keeps its snapshots under
-# --snapshot-update (compat.record_as_skipped is the touch of syrupy's internals).
+# --snapshot-update (compat.syrupy.record_as_skipped is the touch of syrupy's internals).
 
 
 def _configure_snapshot_keeper(config: pytest.Config) -> None:
     if not config.pluginmanager.hasplugin("syrupy"):
         return
-    keeper = SnapshotKeeper(lambda nodeid: compat.record_as_skipped(config, nodeid), compat.record_as_skipped_problem())
+    keeper = SnapshotKeeper(
+        lambda nodeid: syrupy_compat.record_as_skipped(config, nodeid), syrupy_compat.record_as_skipped_problem()
+    )
     if keeper.problem is not None:
         config.issue_config_time_warning(
             pytest.PytestWarning(
@@ -243,18 +246,18 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 
 def _launch_worker(config: pytest.Config) -> DbtWorker | None:
-    factory = compat.session_tmp_path_factory(config)
+    factory = pytest_compat.session_tmp_path_factory(config)
     return _session(config).launch_worker(factory.getbasetemp(), factory.mktemp)
 
 
 @pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session: pytest.Session) -> None:
     config = session.config
-    if _session(config).settings.mermaid and compat.syrupy_option(config.option, "update_snapshots"):
+    if _session(config).settings.mermaid and syrupy_compat.syrupy_option(config.option, "update_snapshots"):
         from pytest_dbt_assets.snapshot import remove_orphan_pictures
 
         remove_orphan_pictures(
-            config.rootpath, compat.syrupy_option(config.option, "snapshot_dirname") or "__snapshots__"
+            config.rootpath, syrupy_compat.syrupy_option(config.option, "snapshot_dirname") or "__snapshots__"
         )
 
 

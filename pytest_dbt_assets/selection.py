@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from pytest_dbt_assets.compat import dbt_assets_manifest
+from pytest_dbt_assets.compat.dagster_dbt import dbt_assets_manifest
 from pytest_dbt_assets.definitions import dbt_assets_definitions_of
 from pytest_dbt_assets.errors import PartitionKeyError, SelectionError
 

@@ -18,8 +18,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from pytest_dbt_assets import compat
 from pytest_dbt_assets.cache import cache_folder
+from pytest_dbt_assets.compat import dagster_dbt as dagster_dbt_compat
 from pytest_dbt_assets.errors import (
     DbtAssetsError,
     DbtWorkerRestartedWarning,
@@ -116,7 +116,7 @@ class DbtAssetsSession:
         except DbtAssetsError as error:
             self.prepared = error
         finally:
-            compat.forget_dagster_dbt_manifests()
+            dagster_dbt_compat.forget_dagster_dbt_manifests()
         self._prepare_other_projects()
 
     def _prepare_other_projects(self) -> None:
@@ -131,7 +131,7 @@ class DbtAssetsSession:
             except DbtAssetsError as error:
                 self.prepared_others[project_dir] = error
             finally:
-                compat.forget_dagster_dbt_manifests()
+                dagster_dbt_compat.forget_dagster_dbt_manifests()
 
     def _find_dbt_beside_python(self) -> None:
         """Put ``sys.executable``'s folder on PATH until :meth:`close` when it holds the only dbt."""
@@ -670,7 +670,7 @@ class SnapshotKeeper:
 
     ``protect(nodeids)`` at collection names the tests concerned; ``failed(nodeid)`` runs after
     syrupy has recorded a failed set-up or call report, and has ``record_skipped(nodeid)``
-    (:func:`compat.record_as_skipped`) tell syrupy the test was skipped, whose snapshots it
+    (:func:`compat.syrupy.record_as_skipped`) tell syrupy the test was skipped, whose snapshots it
     never counts as unused. Does nothing when ``problem`` says the installed syrupy is not
     the one the shim knows (the plugin warns once).
     """

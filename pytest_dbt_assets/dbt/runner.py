@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pytest_dbt_assets import compat
+from pytest_dbt_assets.compat import dbt as dbt_compat
 
 if TYPE_CHECKING:
     from pytest_dbt_assets.project import DbtAssetsProject
@@ -95,7 +95,7 @@ def run_dbt(project: DbtAssetsProject, args: list[str], *, target_path: Path | N
 
 def release_duckdb() -> None:
     """Close every DuckDB handle dbt-duckdb holds in this process (it keeps them open)."""
-    compat.close_duckdb_handles()
+    dbt_compat.close_duckdb_handles()
 
 
 def describe_dbt_failure(what: str, project: DbtAssetsProject, result: Any, errors: list[str]) -> str:

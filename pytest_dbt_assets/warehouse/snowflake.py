@@ -25,7 +25,7 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
-from pytest_dbt_assets import compat
+from pytest_dbt_assets.compat import fakesnow as fakesnow_compat
 from pytest_dbt_assets.errors import WarehouseError
 from pytest_dbt_assets.warehouse import Backend, UserTarget, imported_classes, resolved_config
 from pytest_dbt_assets.warehouse.guards import refusing_snowflake
@@ -222,7 +222,7 @@ class Emulator:
         with self._lock:
             if self._instance is None:
                 self.folder.mkdir(parents=True, exist_ok=True)
-                self._instance = compat.fakesnow_instance(self.folder, TRANSACTION_STATEMENTS)
+                self._instance = fakesnow_compat.fakesnow_instance(self.folder, TRANSACTION_STATEMENTS)
                 # Every database the project names is attached up front: Snowflake SQL reads
                 # across databases (RAW.LANDING.EVENTS) on one connection.
                 for path in sorted(self.folder.glob(f"*{FILE_SUFFIX}")):
@@ -233,7 +233,7 @@ class Emulator:
         close = connection.close
 
         def closing(*args: Any, **kwargs: Any) -> Any:
-            if compat.is_closed_fakesnow_connection(connection):
+            if fakesnow_compat.is_closed_fakesnow_connection(connection):
                 return close(*args, **kwargs)
             try:
                 drop_temporary(connection)  # Snowflake drops them with the session
@@ -250,14 +250,14 @@ class Emulator:
         with self._lock:
             self._open -= 1
             if self._open <= 0 and self._instance is not None:
-                compat.close_fakesnow(self._instance)
+                fakesnow_compat.close_fakesnow(self._instance)
                 self._instance = None
                 self._open = 0
 
     def close(self) -> None:
         with self._lock:
             if self._instance is not None:
-                compat.close_fakesnow(self._instance)
+                fakesnow_compat.close_fakesnow(self._instance)
             self._instance, self._open = None, 0
 
 
@@ -276,7 +276,7 @@ def emulating(folder: Path) -> Iterator[Emulator]:
     import snowflake.connector.pandas_tools  # fakesnow's write_pandas replaces its own
 
     emulator = Emulator(folder)
-    compat.fakesnow_stages_in(folder.parent / STAGES_FOLDER)
+    fakesnow_compat.fakesnow_stages_in(folder.parent / STAGES_FOLDER)
 
     def connect(*args: Any, **kwargs: Any) -> Any:
         return emulator.connect(**kwargs)
@@ -290,8 +290,8 @@ def emulating(folder: Path) -> Iterator[Emulator]:
                 }
             )
         )
-        stack.enter_context(compat.fakesnow_statement_rewrite(rewrite))
-        stack.enter_context(compat.fakesnow_error_wording(snowflake_wording))
+        stack.enter_context(fakesnow_compat.fakesnow_statement_rewrite(rewrite))
+        stack.enter_context(fakesnow_compat.fakesnow_error_wording(snowflake_wording))
         stack.enter_context(_quiet_emulator())
         stack.callback(emulator.close)
         yield emulator
