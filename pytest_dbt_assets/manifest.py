@@ -24,7 +24,7 @@ from pytest_dbt_assets.dbt.runner import describe_dbt_failure, run_dbt
 from pytest_dbt_assets.errors import DbtParseError
 from pytest_dbt_assets.owner import make_temp_folder
 from pytest_dbt_assets.project import DbtAssetsProject, build_project, read_project_yml
-from pytest_dbt_assets.warehouse import Backend
+from pytest_dbt_assets.warehouse.base import Backend
 
 USER_MANIFEST = Path("target", "manifest.json")
 # Under the manifest cache: dbt's partial-parse file of the parse that made each entry, by its

@@ -24,17 +24,14 @@ import time
 from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pytest_dbt_assets.dbt import client
 from pytest_dbt_assets.dbt.client import SOCKET_NAME, client_script
-from pytest_dbt_assets.dbt.runner import dbt_environment
+from pytest_dbt_assets.dbt.runner import DbtProjectDirs, dbt_environment
 from pytest_dbt_assets.dbt.server import READY_LINE, SERVE_LINE
 from pytest_dbt_assets.errors import DbtWorkerError
 from pytest_dbt_assets.owner import claim, remove_abandoned
-
-if TYPE_CHECKING:
-    from pytest_dbt_assets.project import DbtAssetsProject
 
 SERVER_MODULE = "pytest_dbt_assets.dbt.server"
 CLIENT_NAME = "dbt"
@@ -235,7 +232,7 @@ class DbtWorker:
             self.deaths.append(f"{text[:-1]}; its last output: {said}." if said else text)
         return self.deaths[-1]
 
-    def prepare_build(self, project: DbtAssetsProject) -> None:
+    def prepare_build(self, project: DbtProjectDirs) -> None:
         """Ask the worker to parse ``project`` now, as for the plain ``dbt build`` that
         dagster-dbt's ``DbtCliResource.cli`` sends, so the first real command finds the
         manifest ready. Does not wait: the worker answers requests in order. Like dagster-dbt,
