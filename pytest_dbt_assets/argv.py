@@ -4,10 +4,10 @@ dbt parses its arguments with click, so these follow click's rules: an option's 
 next argument (``--target prod``) or follows ``=`` (``--target=prod``); a short option's value
 may be glued on (``-tprod``), and short flags may be grouped (``-xt prod``); a repeated option
 keeps its last value. Which options take a value is dbt's own knowledge: :func:`dbt_options`
-reads it from dbt's click commands (through :mod:`pytest_dbt_assets.compat`).
+reads it from dbt's click commands (through :mod:`pytest_dbt_assets.compat.dbt`).
 
 Pure functions of a list of strings, apart from :func:`dbt_options`. Nothing here imports
-pytest. Used by relocate, isolation and the dbt worker's parse keys (dbt/partial_parse.py).
+pytest. Used by the isolated dbt resource, isolation and the dbt worker's parse keys (dbt/partial_parse.py).
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import yaml
+
+from pytest_dbt_assets.compat.dbt import dbt_commands
 
 VARS_FLAG = "--vars"
 
@@ -148,8 +150,6 @@ class DbtOptions:
 
 def dbt_options(args: Sequence[str]) -> DbtOptions:
     """:class:`DbtOptions` for the dbt command ``args`` name (``["run", "--select", "x"]``)."""
-    from pytest_dbt_assets.compat import dbt_commands
-
     return _dbt_options(command_path(args, dbt_commands()))
 
 
@@ -169,8 +169,6 @@ def command_path(args: Sequence[str], commands: Mapping[tuple[str, ...], Any]) -
 
 @functools.cache
 def _dbt_options(path: tuple[str, ...]) -> DbtOptions:
-    from pytest_dbt_assets.compat import dbt_commands
-
     params: dict[str, str] = {}
     takes_value: set[str] = set()
     shorts: set[str] = set()

@@ -23,6 +23,12 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from pytest_dbt_assets.compat.dagster import local_defs_state_in
+from pytest_dbt_assets.compat.dagster_dbt import component_resolution_context, dbt_assets_manifest, dbt_component_of
+from pytest_dbt_assets.dbt_resource import relocated_cli_resource
+
+# Dagster and dagster-dbt are imported inside the functions that load or rebuild definitions:
+# finding a components project (find_dg_project) runs at start-up, where they would cost seconds.
 if TYPE_CHECKING:
     from dagster import AssetsDefinition, Definitions
 
@@ -158,8 +164,6 @@ def isolated_component_loading() -> Iterator[None]:
     """Load a components project as a deployed code location does, and write nothing in the
     user's tree: no state refresh (which runs dbt with the user's profile), and the local
     defs state folder Dagster creates while loading kept in a temporary folder."""
-    from pytest_dbt_assets.compat import local_defs_state_in
-
     saved = os.environ.pop(DAGSTER_DEV_ENV, None)
     try:
         with (
@@ -179,17 +183,14 @@ def isolate_components(defs: Definitions, project: DbtAssetsProject) -> Definiti
     resource override. The rebuilt asset has the same specs, checks, op name, tags and
     backfill policy, and runs the component's own ``execute(context, dbt)`` (so subclasses,
     ``cli_args`` and ``include_metadata`` behave as in production) with the resource under
-    ``dbt_assets_component_dbt_<op name>``, a ``DbtCliResource`` of ``project`` that
-    ``relocate.py`` binds to the temporary project like any other. With several dbt
+    ``dbt_assets_component_dbt_<op name>``, the isolated ``DbtCliResource`` of ``project``
+    (:mod:`pytest_dbt_assets.dbt_resource`). With several dbt
     projects, each component's resource is the temporary copy of its own dbt project
     (matched by the name in its manifest).
     """
     from dagster import AssetsDefinition
     from dagster_dbt import DbtCliResource
     from dagster_shared.record import replace
-
-    from pytest_dbt_assets.compat import dbt_assets_manifest, dbt_component_of
-    from pytest_dbt_assets.relocate import relocated_cli_resource
 
     assets: list[Any] = []
     resources: dict[str, Any] = {}
@@ -214,8 +215,6 @@ def _component_assets(
 ) -> AssetsDefinition:
     """``assets_def`` with the same specs, running ``component.execute`` with the resource."""
     from dagster import AssetExecutionContext, multi_asset
-
-    from pytest_dbt_assets.compat import component_resolution_context
 
     config_cls = component.config_cls
 

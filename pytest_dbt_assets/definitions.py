@@ -16,7 +16,7 @@ import traceback
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pytest_dbt_assets import compat
+from pytest_dbt_assets.compat import dagster_dbt as dagster_dbt_compat
 from pytest_dbt_assets.components import find_dg_project, isolated_component_loading
 from pytest_dbt_assets.errors import DefinitionsError
 from pytest_dbt_assets.manifest import describe_manifest_difference, manifest_signature
@@ -53,7 +53,7 @@ def import_definitions(spec: str, search_path: Path) -> Definitions:
         )
     # dagster-dbt caches manifests by path: a re-import in this process (pytester, IDE
     # re-runs) must read the manifest the plugin just wrote, not a stale one.
-    compat.forget_dagster_dbt_manifests()
+    dagster_dbt_compat.forget_dagster_dbt_manifests()
     # A components project's package is importable from its src/ folder, as its venv has it.
     dg_project = find_dg_project(search_path)
     folders = [str(search_path)] + ([str(dg_project.code_dir)] if dg_project is not None else [])
@@ -175,7 +175,7 @@ def duplicate_asset_keys(defs: Definitions) -> dict[str, list[str]]:
     for every key produced more than once."""
     from dagster import AssetsDefinition
 
-    unique_id_key = compat.dbt_unique_id_metadata_key()
+    unique_id_key = dagster_dbt_compat.dbt_unique_id_metadata_key()
     producers: dict[str, list[str]] = {}
     for item in defs.assets or []:
         if not isinstance(item, AssetsDefinition) or not item.has_keys:
@@ -321,6 +321,12 @@ def validate_definitions_setting(spec: str | None, project: DbtAssetsProject) ->
         )
 
 
+def forget_cached_manifests() -> None:
+    """Empty dagster-dbt's by-path manifest cache, so a module imported (again) in this
+    process reads the manifest now on disk. Free when dagster-dbt is not imported yet."""
+    dagster_dbt_compat.forget_dagster_dbt_manifests()
+
+
 def validate_same_manifest(
     defs: Definitions, project: DbtAssetsProject, spec: str, user_manifest_problem: str | None = None
 ) -> None:
@@ -332,7 +338,7 @@ def validate_same_manifest(
         DefinitionsError: naming the assets definition, how the manifests differ, and the fix.
     """
     __tracebackhide__ = True
-    manifest_key = compat.dbt_manifest_metadata_key()
+    manifest_key = dagster_dbt_compat.dbt_manifest_metadata_key()
 
     ours = manifest_signature(project.manifest)
     for assets_def in dbt_assets_definitions_of(defs):

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from pytest_dbt_assets.compat import is_dbt_cli_error
+from pytest_dbt_assets.compat.dagster_dbt import is_dbt_cli_error
 from pytest_dbt_assets.database import failing_rows, missing_source_hint, source_label
 from pytest_dbt_assets.errors import strip_ansi
 from pytest_dbt_assets.project import DbtAssetsProject

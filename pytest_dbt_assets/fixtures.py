@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
 import pytest
 
-from pytest_dbt_assets import compat
 from pytest_dbt_assets.baseline import shared_folder
+from pytest_dbt_assets.compat import pytest as pytest_compat
 from pytest_dbt_assets.errors import BaselineError, DbtAssetsError, MarkerError
 from pytest_dbt_assets.session import DbtAssetsSession
 from pytest_dbt_assets.workspace import main_project, single_project
@@ -237,7 +237,7 @@ def dbt_assets_data() -> dict[str, Any]:
 
 def launch_worker(config: pytest.Config) -> DbtWorker | None:
     """The session's dbt worker, launched in a folder of pytest's basetemp (None: no worker)."""
-    factory = compat.session_tmp_path_factory(config)
+    factory = pytest_compat.session_tmp_path_factory(config)
     return session_of(config).launch_worker(factory.getbasetemp(), factory.mktemp)
 
 

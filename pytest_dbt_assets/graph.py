@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from pytest_dbt_assets.errors import UnknownAssetKeyError
+from pytest_dbt_assets.compat.dagster import is_dagster_own_job, job_asset_keys
+from pytest_dbt_assets.errors import DefinitionsError, UnknownAssetKeyError
+from pytest_dbt_assets.mermaid import flowchart
 
 if TYPE_CHECKING:
     from dagster import Definitions
@@ -51,8 +54,6 @@ class AssetGraph:
 
     def mermaid(self) -> str:
         """The graph as a Mermaid flowchart (one subgraph per group), stable text."""
-        from pytest_dbt_assets.mermaid import flowchart
-
         return flowchart(self.deps, groups=self.groups)
 
     def to_data(self) -> dict[str, Any]:
@@ -76,8 +77,6 @@ class AssetGraph:
 
     def _known(self, key: str) -> str:
         if key not in self.deps:
-            import difflib
-
             close = difflib.get_close_matches(key, self.keys, n=3)
             hint = f" Did you mean {', '.join(close)}?" if close else ""
             raise UnknownAssetKeyError(
@@ -124,10 +123,8 @@ def resolve_jobs_and_schedules(defs: Definitions) -> tuple[dict[str, list[str]],
         DefinitionsError: with Dagster's message, when a job's selection does not resolve.
     """
     __tracebackhide__ = True
+    # Imported here, where the definitions are loaded: not at start-up (dagster costs seconds).
     from dagster import DagsterError
-
-    from pytest_dbt_assets.compat import is_dagster_own_job, job_asset_keys
-    from pytest_dbt_assets.errors import DefinitionsError
 
     try:
         repository = defs.get_repository_def()

@@ -133,6 +133,7 @@ def run_read_only(
 ) -> list[tuple[Any, ...]]:
     """Rows of ``sql``; a statement that would write or reach a file raises :class:`ReadOnlyQueryError`."""
     __tracebackhide__ = True
+    # Only when a test queries the database: not at start-up.
     import duckdb
 
     with read_only_connection(duckdb_path, attached, search_path=search_path) as con:

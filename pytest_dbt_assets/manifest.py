@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pytest_dbt_assets import compat
 from pytest_dbt_assets.cache import (
     PLACEHOLDER,
     cache_folder,
@@ -20,11 +19,12 @@ from pytest_dbt_assets.cache import (
     write_atomically,
     write_partial_parse,
 )
+from pytest_dbt_assets.compat import dbt as dbt_compat
 from pytest_dbt_assets.dbt.runner import describe_dbt_failure, run_dbt
 from pytest_dbt_assets.errors import DbtParseError
 from pytest_dbt_assets.owner import make_temp_folder
 from pytest_dbt_assets.project import DbtAssetsProject, build_project, read_project_yml
-from pytest_dbt_assets.warehouse import Backend
+from pytest_dbt_assets.warehouse.base import Backend
 
 USER_MANIFEST = Path("target", "manifest.json")
 # Under the manifest cache: dbt's partial-parse file of the parse that made each entry, by its
@@ -151,7 +151,7 @@ def _keep_partial_parse(project: DbtAssetsProject, cache_dir: Path, key: str) ->
     it instead of parsing the same files again. A cache that cannot be written costs the
     worker a parse, no more."""
     try:
-        content = (project.target_dir / compat.partial_parse_file_name()).read_bytes()
+        content = (project.target_dir / dbt_compat.partial_parse_file_name()).read_bytes()
         write_partial_parse(cache_dir, key, str(project.project_dir), content)
         prune(cache_dir)
     except OSError:

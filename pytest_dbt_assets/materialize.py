@@ -20,6 +20,7 @@ from dagster import AssetCheckSeverity, AssetSelection, Definitions, ExecuteInPr
 
 from pytest_dbt_assets.database import describe_relations, has_data, load_sources, wait_until_free
 from pytest_dbt_assets.dbt.runner import dbt_environment, release_duckdb
+from pytest_dbt_assets.dbt_resource import DbtInvocations
 from pytest_dbt_assets.errors import MaterializationError, materialization_error, strip_ansi
 from pytest_dbt_assets.failures import (
     command_failures,
@@ -30,7 +31,7 @@ from pytest_dbt_assets.failures import (
 )
 from pytest_dbt_assets.mermaid import flowchart
 from pytest_dbt_assets.project import DbtAssetsProject
-from pytest_dbt_assets.relocate import relocate_resources, stop_invocations
+from pytest_dbt_assets.relocate import relocate_resources
 from pytest_dbt_assets.selection import Plan, plan_run
 
 ROW_COUNT_METADATA_KEY = "dagster/row_count"
@@ -226,10 +227,12 @@ def _run(
         indirect_selection=indirect_selection,
     )
     assets = [*(defs.assets or []), *(defs.asset_checks or [])]
+    invocations = DbtInvocations()
     try:
         # dbt's processes (dagster-dbt copies this environment) and this one's warehouse
         # clients reach the test database, and nothing else.
         with (
+            invocations.tracking(),
             dbt_environment(backend.dbt_environment(project.duckdb_path)),
             backend.serving(project.duckdb_path, allowed=project.sandbox),
         ):
@@ -246,7 +249,7 @@ def _run(
     finally:
         # A step that failed while dbt was still running (Dagster rejected one of its
         # events) leaves dbt holding the database: stop it before anything opens the file.
-        stop_invocations(runs_dir)
+        invocations.stop()
         release_duckdb()
     return result, runs_dir
 

@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from pytest_dbt_assets import compat
+from pytest_dbt_assets.compat import pytest as pytest_compat
+from pytest_dbt_assets.compat import syrupy as syrupy_compat
 from pytest_dbt_assets.errors import DbtAssetsError
 from pytest_dbt_assets.fixtures import (  # noqa: F401 - registered as the plugin's fixtures
     MARKER,
@@ -104,7 +105,7 @@ def pytest_load_initial_conftests(early_config: pytest.Config) -> Generator[None
     try:
         return (yield)
     except Exception as error:
-        cause = compat.import_failure_cause(error)
+        cause = pytest_compat.import_failure_cause(error)
         explained = session.explain_import_failure(f"{type(cause).__name__}: {cause}")
         if explained is None:
             raise
@@ -139,7 +140,7 @@ def pytest_configure(config: pytest.Config) -> None:
         )
     if session.settings.mermaid:
         # The .md pictures sit beside the snapshots: syrupy must not count them as unused.
-        compat.ignore_snapshot_files_ending(config.option, "md")
+        syrupy_compat.ignore_snapshot_files_ending(config.option, "md")
     config.pluginmanager.register(SummaryReporter(USER_PROPERTY, always=session.settings.summary), "dbt_assets_summary")
     _configure_snapshot_keeper(config)
 
@@ -167,13 +168,15 @@ def pytest_report_header(config: pytest.Config) -> str | None:
 
 
 # Snapshot safety: a failed test that uses the plugin's fixtures keeps its snapshots under
-# --snapshot-update (compat.record_as_skipped is the touch of syrupy's internals).
+# --snapshot-update (compat.syrupy.record_as_skipped is the touch of syrupy's internals).
 
 
 def _configure_snapshot_keeper(config: pytest.Config) -> None:
     if not config.pluginmanager.hasplugin("syrupy"):
         return
-    keeper = SnapshotKeeper(lambda nodeid: compat.record_as_skipped(config, nodeid), compat.record_as_skipped_problem())
+    keeper = SnapshotKeeper(
+        lambda nodeid: syrupy_compat.record_as_skipped(config, nodeid), syrupy_compat.record_as_skipped_problem()
+    )
     if keeper.problem is not None:
         config.issue_config_time_warning(
             pytest.PytestWarning(
@@ -243,9 +246,9 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 @pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session: pytest.Session) -> None:
     config = session.config
-    if _session(config).settings.mermaid and compat.syrupy_option(config.option, "update_snapshots"):
+    if _session(config).settings.mermaid and syrupy_compat.syrupy_option(config.option, "update_snapshots"):
         from pytest_dbt_assets.snapshot import remove_orphan_pictures  # syrupy: see above
 
         remove_orphan_pictures(
-            config.rootpath, compat.syrupy_option(config.option, "snapshot_dirname") or "__snapshots__"
+            config.rootpath, syrupy_compat.syrupy_option(config.option, "snapshot_dirname") or "__snapshots__"
         )

@@ -18,7 +18,7 @@ import yaml
 from pytest_dbt_assets.dbt.runner import describe_dbt_failure, run_dbt
 from pytest_dbt_assets.errors import DbtCommandError, DefinitionsError, ProjectNotFoundError
 from pytest_dbt_assets.isolation import run_read_only, validate_dbt_args
-from pytest_dbt_assets.warehouse import Backend
+from pytest_dbt_assets.warehouse.base import Backend
 from pytest_dbt_assets.warehouse.duckdb import DuckDBBackend
 
 TARGET_NAME = "dbt_assets"

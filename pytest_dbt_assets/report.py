@@ -66,7 +66,7 @@ class SnapshotKeeper:
 
     ``protect(nodeids)`` at collection names the tests concerned; ``failed(nodeid)`` runs after
     syrupy has recorded a failed set-up or call report, and has ``record_skipped(nodeid)``
-    (:func:`compat.record_as_skipped`) tell syrupy the test was skipped, whose snapshots it
+    (:func:`compat.syrupy.record_as_skipped`) tell syrupy the test was skipped, whose snapshots it
     never counts as unused. Does nothing when ``problem`` says the installed syrupy is not
     the one the shim knows (the plugin warns once).
     """

@@ -15,8 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from pytest_dbt_assets import compat
-from pytest_dbt_assets.compat import dbt_assets_manifest
+from pytest_dbt_assets.compat.dagster_dbt import dbt_assets_manifest, dbt_manifest_metadata_key
 from pytest_dbt_assets.errors import PartitionKeyError, SelectionError
 
 if TYPE_CHECKING:
@@ -66,7 +65,7 @@ def dbt_assets_definitions_of(defs: Definitions) -> list[AssetsDefinition]:
     """The ``@dbt_assets`` definitions (those carrying a dbt manifest) in ``defs``."""
     from dagster import AssetsDefinition
 
-    manifest_key = compat.dbt_manifest_metadata_key()
+    manifest_key = dbt_manifest_metadata_key()
     found = []
     for item in defs.assets or []:
         if isinstance(item, AssetsDefinition) and any(

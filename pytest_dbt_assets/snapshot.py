@@ -13,8 +13,9 @@ import yaml
 from syrupy.assertion import SnapshotAssertion
 from syrupy.extensions.single_file import SingleFileSnapshotExtension
 
-from pytest_dbt_assets import compat
+from pytest_dbt_assets.compat import syrupy as syrupy_compat
 from pytest_dbt_assets.errors import SnapshotDataError
+from pytest_dbt_assets.mermaid import flowchart
 
 FORMAT_VERSION = 1
 HEADER = f"# pytest-dbt-assets snapshot, format {FORMAT_VERSION}\n"
@@ -274,7 +275,7 @@ class DbtAssetsSnapshotExtension(SingleFileSnapshotExtension):
     """
 
     file_extension = "yaml"
-    _write_mode = compat.text_write_mode()
+    _write_mode = syrupy_compat.text_write_mode()
     row_tolerance: RowTolerance | None = None
     write_mermaid: bool = False
 
@@ -345,8 +346,6 @@ def remove_orphan_pictures(root: Path, snapshot_dirname: str = "__snapshots__") 
 
 def graph_mermaid(data: Any) -> str | None:
     """The Mermaid flowchart of a graph snapshot document, or None for other documents."""
-    from pytest_dbt_assets.mermaid import flowchart
-
     assets = data.get("assets") if isinstance(data, Mapping) else None
     if not isinstance(assets, Mapping) or not all(
         isinstance(entry, Mapping) and "deps" in entry for entry in assets.values()

@@ -16,8 +16,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pytest_dbt_assets import compat
 from pytest_dbt_assets.cache import cache_folder
+from pytest_dbt_assets.compat import dagster_dbt as dagster_dbt_compat
 from pytest_dbt_assets.errors import DbtAssetsError, ProjectNotFoundError, SeveralProjectsError
 from pytest_dbt_assets.owner import make_temp_folder
 from pytest_dbt_assets.quiet import quiet_upstream
@@ -75,14 +75,14 @@ class Workspace:
         except DbtAssetsError as error:
             self.prepared = error
         finally:
-            compat.forget_dagster_dbt_manifests()
+            dagster_dbt_compat.forget_dagster_dbt_manifests()
         for project_dir in self.settings.project_dirs[1:]:
             try:
                 self.prepared_others[project_dir] = prepare_manifest(project_dir, backend=self.served_by)
             except DbtAssetsError as error:
                 self.prepared_others[project_dir] = error
             finally:
-                compat.forget_dagster_dbt_manifests()
+                dagster_dbt_compat.forget_dagster_dbt_manifests()
 
     @property
     def served_by(self) -> Backend | None:

@@ -325,16 +325,17 @@ def test_snapshots_survive_a_test_that_fails_before_its_assertion(shop_repo: pyt
 
 def test_syrupy_shim_matches_the_installed_syrupy() -> None:
     """Fails, naming the shim, when syrupy changes what compat.record_as_skipped relies on."""
-    from pytest_dbt_assets.compat import record_as_skipped_problem
+    from pytest_dbt_assets.compat.syrupy import record_as_skipped_problem
 
     problem = record_as_skipped_problem()
-    assert problem is None, f"pytest_dbt_assets.compat.record_as_skipped must be re-read: {problem}"
+    assert problem is None, f"pytest_dbt_assets.compat.syrupy.record_as_skipped must be re-read: {problem}"
 
 
 def test_syrupy_shim_names_itself_when_syrupy_is_not_the_one_it_knows(monkeypatch: pytest.MonkeyPatch) -> None:
     from pytest_dbt_assets import compat
+    from pytest_dbt_assets.compat.syrupy import record_as_skipped_problem
 
     monkeypatch.setitem(compat.TESTED, "syrupy", ((6, 0), (7, 0)))
-    problem = compat.record_as_skipped_problem()
-    assert problem is not None and "pytest_dbt_assets.compat.record_as_skipped: syrupy" in problem, problem
+    problem = record_as_skipped_problem()
+    assert problem is not None and "pytest_dbt_assets.compat.syrupy.record_as_skipped: syrupy" in problem, problem
     assert "outside the versions it was read against (>=6.0,<7.0)" in problem, problem

@@ -3,5 +3,5 @@ dagster-dbt's subprocesses reach (:mod:`.worker` in pytest, :mod:`.server` in it
 :mod:`.client` as the ``dbt`` executable, :mod:`.partial_parse` for the parse it keeps).
 
 The touches of dbt's and dbt-duckdb's internals these need are in
-:mod:`pytest_dbt_assets.compat`. Importing this package imports no dbt.
+:mod:`pytest_dbt_assets.compat.dbt`. Importing this package imports no dbt.
 """

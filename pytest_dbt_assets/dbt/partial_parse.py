@@ -15,7 +15,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pytest_dbt_assets import compat
 from pytest_dbt_assets.argv import last_value, pick
 from pytest_dbt_assets.cache import (
     PLACEHOLDER,
@@ -26,6 +25,7 @@ from pytest_dbt_assets.cache import (
     read_partial_parse,
     write_partial_parse,
 )
+from pytest_dbt_assets.compat import dbt as dbt_compat
 from pytest_dbt_assets.dbt.runner import release_duckdb
 
 CACHE_NOTE = "partial_parse.from_cache.txt"  # beside a partial-parse file restored from the cache
@@ -106,6 +106,8 @@ def parse_in_server(
     it as any partial-parse file (flags, vars, profile, files, env vars) and parses in full
     what it refuses. Cache trouble only means a full parse.
     """
+    # Only the worker's server parses; the parse keys above are used without dbt (importing
+    # it costs seconds), so dbt is imported here.
     from dbt.cli.main import dbtRunner
 
     saved_env, saved_cwd = dict(os.environ), os.getcwd()
@@ -119,7 +121,7 @@ def parse_in_server(
         refused: list[str] = []
 
         def note_refusal(event: Any) -> None:
-            if (reason := compat.refused_partial_parse(event)) is not None:
+            if (reason := dbt_compat.refused_partial_parse(event)) is not None:
                 refused.append(reason)
 
         # The lock makes a concurrent worker wait for this parse, then start from its file.
@@ -129,14 +131,14 @@ def parse_in_server(
             if made_in is None and seed is not None:
                 made_in = _restore_partial_parse(*seed, target)
                 seeded = made_in is not None
-            with compat.partial_parse_ignoring_profile_hash() if made_in else contextlib.nullcontext():
+            with dbt_compat.partial_parse_ignoring_profile_hash() if made_in else contextlib.nullcontext():
                 result = dbtRunner(callbacks=[note_refusal]).invoke(parse_args)
             if not result.success:
                 return None
             if made_in is not None:
                 # Seeds keep the absolute folder they were parsed in (dbt reads the CSV from
                 # there): point those restored from another session's folder at this one.
-                compat.move_node_roots(result.result, made_in, request["cwd"])
+                dbt_compat.move_node_roots(result.result, made_in, request["cwd"])
                 # Says where the manifest came from, for whoever wonders (and the tests).
                 verdict = f"full parse: {'; '.join(refused)}" if refused else "used by dbt"
                 source = "\nfrom the plugin's start-up parse" if seeded else ""
@@ -163,14 +165,14 @@ def _restore_partial_parse(cache_dir: Path, key: str, target: Path) -> str | Non
         return None
     made_in, content = entry
     target.mkdir(parents=True, exist_ok=True)
-    (target / compat.partial_parse_file_name()).write_bytes(content)
+    (target / dbt_compat.partial_parse_file_name()).write_bytes(content)
     with contextlib.suppress(OSError):  # read-only: the entry is only pruned earlier
         os.utime(cache_dir / f"{key}.json")
     return made_in
 
 
 def _save_partial_parse(cache_dir: Path, key: str, project_dir: str, target: Path) -> None:
-    parsed = target / compat.partial_parse_file_name()
+    parsed = target / dbt_compat.partial_parse_file_name()
     try:
         if parsed.is_file():
             write_partial_parse(cache_dir, key, project_dir, parsed.read_bytes())

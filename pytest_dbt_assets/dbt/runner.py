@@ -9,14 +9,42 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from pytest_dbt_assets import compat
+from pytest_dbt_assets.compat import dbt as dbt_compat
 
-if TYPE_CHECKING:
-    from pytest_dbt_assets.project import DbtAssetsProject
+
+class DbtBackend(Protocol):
+    """What dbt in this process needs of the warehouse backend."""
+
+    def running_dbt(self, main_file: Path) -> AbstractContextManager[None]:
+        """Around a dbt command run in this process."""
+        ...
+
+
+class DbtProjectDirs(Protocol):
+    """What running dbt needs of a temporary dbt project (``project.DbtAssetsProject`` is one;
+    this package never imports it, so that the project can run dbt)."""
+
+    @property
+    def source_dir(self) -> Path: ...
+    @property
+    def project_dir(self) -> Path: ...
+    @property
+    def profiles_dir(self) -> Path: ...
+    @property
+    def target_dir(self) -> Path: ...
+    @property
+    def duckdb_path(self) -> Path: ...
+    @property
+    def profile_name(self) -> str: ...
+    @property
+    def target_name(self) -> str: ...
+    @property
+    def backend(self) -> DbtBackend: ...
+
 
 # Environment variables that would redirect dbt away from the temporary project (the
 # envvars of the flags `isolation.REDIRECTING_PARAMS` refuses, in dbt/cli/params.py). dbt's
@@ -58,8 +86,9 @@ def dbt_environment(settings: Mapping[str, str] | None = None) -> Iterator[None]
                 os.environ[name] = value
 
 
-def run_dbt(project: DbtAssetsProject, args: list[str], *, target_path: Path | None = None) -> tuple[Any, list[str]]:
+def run_dbt(project: DbtProjectDirs, args: list[str], *, target_path: Path | None = None) -> tuple[Any, list[str]]:
     """Invoke dbt in this process; return its result and the error lines it logged."""
+    # Importing dbt costs seconds: only when dbt runs, not when the plugin loads.
     from dbt.cli.main import dbtRunner
 
     errors: list[str] = []
@@ -95,10 +124,10 @@ def run_dbt(project: DbtAssetsProject, args: list[str], *, target_path: Path | N
 
 def release_duckdb() -> None:
     """Close every DuckDB handle dbt-duckdb holds in this process (it keeps them open)."""
-    compat.close_duckdb_handles()
+    dbt_compat.close_duckdb_handles()
 
 
-def describe_dbt_failure(what: str, project: DbtAssetsProject, result: Any, errors: list[str]) -> str:
+def describe_dbt_failure(what: str, project: DbtProjectDirs, result: Any, errors: list[str]) -> str:
     """Turn a failed dbt result into one readable message with dbt's own text."""
     lines = [f"{what} failed for the dbt project {project.source_dir}:"]
     texts = [*errors]

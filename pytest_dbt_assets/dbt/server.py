@@ -29,7 +29,7 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
-from pytest_dbt_assets import compat
+from pytest_dbt_assets.compat import dbt as dbt_compat
 from pytest_dbt_assets.dbt.client import EXIT_MARKER, READY_LINE, SERVE_LINE
 from pytest_dbt_assets.dbt.partial_parse import parse_args_of, parse_in_server, parse_key
 from pytest_dbt_assets.dbt.runner import release_duckdb
@@ -44,7 +44,7 @@ def serve(server_fd: int, cache_dir: Path | None) -> None:
     parent = os.getppid()
     _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    compat.warm_dbt_imports()
+    dbt_compat.warm_dbt_imports()
     print(READY_LINE, flush=True)
     # pytest may start this process before it knows a test needs it (the imports then overlap
     # its own start-up): SERVE_LINE on stdin once the socket listens; end of input, not needed.
@@ -159,7 +159,7 @@ def _compile_macro_templates(pending: deque[Any], server: socket.socket) -> None
         while pending and not selector.select(timeout=0):
             for _ in range(min(20, len(pending))):
                 try:
-                    compat.compile_macro_template(pending.popleft())
+                    dbt_compat.compile_macro_template(pending.popleft())
                 except Exception:  # noqa: BLE001, S112 - the child compiles it and reports dbt's error
                     continue
 
@@ -176,7 +176,7 @@ def _run_with_manifest(argv: list[str], manifest: Any) -> int:
     target_path = os.environ.get("DBT_TARGET_PATH")
     if target_path and not os.path.exists(os.path.join(target_path, "manifest.json")):
         os.makedirs(target_path, exist_ok=True)
-        compat.write_manifest(manifest, target_path)
+        dbt_compat.write_manifest(manifest, target_path)
     if result.success:
         return 0
     return 2 if result.exception is not None else 1

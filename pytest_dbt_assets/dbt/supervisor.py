@@ -10,7 +10,8 @@ import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from pytest_dbt_assets.dbt.worker import FOLDER_PREFIX, BuildTarget, DbtWorker, remove_stale_folders
+from pytest_dbt_assets.dbt.runner import DbtProjectDirs
+from pytest_dbt_assets.dbt.worker import FOLDER_PREFIX, DbtWorker, remove_stale_folders
 
 
 def folder_to_find_dbt(path: str | None, python: str) -> str | None:
@@ -99,13 +100,13 @@ class WorkerSupervisor:
             self.worker.stop()
             self.worker = None
 
-    def prepare(self, projects: Iterable[BuildTarget]) -> None:
+    def prepare(self, projects: Iterable[DbtProjectDirs]) -> None:
         """Let a launched worker parse ``projects`` now, while Dagster loads the definitions."""
         if self.worker is not None:
             for project in projects:
                 self.worker.prepare_build(project)
 
-    def executable_for(self, project: BuildTarget) -> str | None:
+    def executable_for(self, project: DbtProjectDirs) -> str | None:
         """The worker's client, ready for ``project``; None without a worker.
 
         Raises:

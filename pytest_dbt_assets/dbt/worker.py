@@ -24,11 +24,11 @@ import time
 from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from pytest_dbt_assets.dbt import client
 from pytest_dbt_assets.dbt.client import READY_LINE, SERVE_LINE, SOCKET_NAME, client_script
-from pytest_dbt_assets.dbt.runner import dbt_environment
+from pytest_dbt_assets.dbt.runner import DbtProjectDirs, dbt_environment
 from pytest_dbt_assets.errors import DbtWorkerError
 from pytest_dbt_assets.owner import claim, remove_abandoned
 
@@ -39,22 +39,6 @@ FOLDER_PREFIX = "dbt_assets_worker"
 _MAX_SOCKET_PATH = 100
 _OOM_HINT = "as the out-of-memory killer does (`dmesg` or `journalctl -k` shows 'Out of memory: Killed process')"
 _SUBPROCESS_HINT = "--dbt-assets-runner=subprocess (ini: dbt_assets_runner = subprocess) runs dbt without the worker"
-
-
-class BuildTarget(Protocol):
-    """What the worker reads of a temporary dbt project (``DbtAssetsProject`` has it): ``dbt/``
-    never imports the project module, which runs dbt through it."""
-
-    @property
-    def project_dir(self) -> Path: ...
-    @property
-    def profiles_dir(self) -> Path: ...
-    @property
-    def target_dir(self) -> Path: ...
-    @property
-    def profile_name(self) -> str: ...
-    @property
-    def target_name(self) -> str: ...
 
 
 class DbtWorker:
@@ -247,7 +231,7 @@ class DbtWorker:
             self.deaths.append(f"{text[:-1]}; its last output: {said}." if said else text)
         return self.deaths[-1]
 
-    def prepare_build(self, project: BuildTarget) -> None:
+    def prepare_build(self, project: DbtProjectDirs) -> None:
         """Ask the worker to parse ``project`` now, as for the plain ``dbt build`` that
         dagster-dbt's ``DbtCliResource.cli`` sends, so the first real command finds the
         manifest ready. Does not wait: the worker answers requests in order. Like dagster-dbt,

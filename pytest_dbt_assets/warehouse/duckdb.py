@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_dbt_assets.errors import WarehouseConnectionRefused
-from pytest_dbt_assets.warehouse import OVERRIDE_HINT, Backend, imported_classes, resolved_config
+from pytest_dbt_assets.warehouse.base import OVERRIDE_HINT, Backend, imported_classes, resolved_config
 from pytest_dbt_assets.warehouse.guards import refusing_snowflake
 
 DUCKDB_FILE_NAME = "dbt_assets.duckdb"
@@ -67,6 +67,7 @@ def routing_duckdb(main_file: Path, production: Path | None, allowed: Path) -> I
     """``duckdb.connect`` of this process, while inside: the file of the user's profile
     (``production``) opens the test database (``main_file``); ``:memory:`` and files under
     ``allowed`` open as asked; anything else raises :class:`WarehouseConnectionRefused`."""
+    # Around a materialization only: not at start-up.
     import duckdb
 
     real_connect = duckdb.connect

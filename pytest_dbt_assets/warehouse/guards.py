@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from pytest_dbt_assets.errors import WarehouseConnectionRefused
-from pytest_dbt_assets.warehouse import OVERRIDE_HINT
+from pytest_dbt_assets.warehouse.base import OVERRIDE_HINT
 
 
 @contextmanager

@@ -11,10 +11,15 @@ dbt's processes find the folder in :data:`FOLDER_ENV`, pytest's own process ente
 DuckDB lets one process at a time write a file, so the emulator of a process is opened by its
 first connection and closed with its last: the user's Python asset lets go of the files
 before dbt's process opens them.
+
+fakesnow, sqlglot, the Snowflake connector and dbt are imported inside the functions that use
+them: they are the snowflake extra's (:func:`validate_installed` says in words when it is
+missing, which an import here would not), and they cost about a second.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 import sys
@@ -25,9 +30,10 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
-from pytest_dbt_assets import compat
+from pytest_dbt_assets.cache import package_version
+from pytest_dbt_assets.compat import fakesnow as fakesnow_compat
 from pytest_dbt_assets.errors import WarehouseError
-from pytest_dbt_assets.warehouse import Backend, UserTarget, imported_classes, resolved_config
+from pytest_dbt_assets.warehouse.base import Backend, UserTarget, imported_classes, resolved_config
 from pytest_dbt_assets.warehouse.guards import refusing_snowflake
 from pytest_dbt_assets.warehouse.snowflake_sql import drop_temporary, emulator_hint, rewrite, snowflake_wording
 
@@ -158,8 +164,6 @@ class SnowflakeBackend(Backend):
         return emulator_hint(message)
 
     def fingerprint_text(self) -> str:
-        from pytest_dbt_assets.cache import package_version
-
         return (
             f"warehouse=snowflake dbt-snowflake={package_version('dbt-snowflake')} "
             f"database={self.database} schema={self.schema}"
@@ -186,12 +190,10 @@ class SnowflakeBackend(Backend):
 
 def validate_installed(target: UserTarget) -> None:
     """Raise :class:`WarehouseError` when fakesnow or dbt-snowflake is missing."""
-    from importlib.util import find_spec
-
     missing = [
         name
         for name, module in (("fakesnow", "fakesnow"), ("dbt-snowflake", "dbt.adapters.snowflake"))
-        if _absent(module, find_spec)
+        if _absent(module, importlib.util.find_spec)
     ]
     if missing:
         raise WarehouseError(
@@ -222,7 +224,7 @@ class Emulator:
         with self._lock:
             if self._instance is None:
                 self.folder.mkdir(parents=True, exist_ok=True)
-                self._instance = compat.fakesnow_instance(self.folder, TRANSACTION_STATEMENTS)
+                self._instance = fakesnow_compat.fakesnow_instance(self.folder, TRANSACTION_STATEMENTS)
                 # Every database the project names is attached up front: Snowflake SQL reads
                 # across databases (RAW.LANDING.EVENTS) on one connection.
                 for path in sorted(self.folder.glob(f"*{FILE_SUFFIX}")):
@@ -233,7 +235,7 @@ class Emulator:
         close = connection.close
 
         def closing(*args: Any, **kwargs: Any) -> Any:
-            if compat.is_closed_fakesnow_connection(connection):
+            if fakesnow_compat.is_closed_fakesnow_connection(connection):
                 return close(*args, **kwargs)
             try:
                 drop_temporary(connection)  # Snowflake drops them with the session
@@ -250,14 +252,14 @@ class Emulator:
         with self._lock:
             self._open -= 1
             if self._open <= 0 and self._instance is not None:
-                compat.close_fakesnow(self._instance)
+                fakesnow_compat.close_fakesnow(self._instance)
                 self._instance = None
                 self._open = 0
 
     def close(self) -> None:
         with self._lock:
             if self._instance is not None:
-                compat.close_fakesnow(self._instance)
+                fakesnow_compat.close_fakesnow(self._instance)
             self._instance, self._open = None, 0
 
 
@@ -276,7 +278,7 @@ def emulating(folder: Path) -> Iterator[Emulator]:
     import snowflake.connector.pandas_tools  # fakesnow's write_pandas replaces its own
 
     emulator = Emulator(folder)
-    compat.fakesnow_stages_in(folder.parent / STAGES_FOLDER)
+    fakesnow_compat.fakesnow_stages_in(folder.parent / STAGES_FOLDER)
 
     def connect(*args: Any, **kwargs: Any) -> Any:
         return emulator.connect(**kwargs)
@@ -290,8 +292,8 @@ def emulating(folder: Path) -> Iterator[Emulator]:
                 }
             )
         )
-        stack.enter_context(compat.fakesnow_statement_rewrite(rewrite))
-        stack.enter_context(compat.fakesnow_error_wording(snowflake_wording))
+        stack.enter_context(fakesnow_compat.fakesnow_statement_rewrite(rewrite))
+        stack.enter_context(fakesnow_compat.fakesnow_error_wording(snowflake_wording))
         stack.enter_context(_quiet_emulator())
         stack.callback(emulator.close)
         yield emulator

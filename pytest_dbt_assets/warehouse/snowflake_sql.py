@@ -11,6 +11,9 @@ the user's model SQL: where fakesnow differs on the user's SQL, the failure says
   (:func:`drop_temporary`), as Snowflake drops it with the session.
 - ``merge into T using DB.S.X as SRC ... insert (c) values (c)``: Snowflake reads unqualified
   values from the source; fakesnow needs them qualified, and the source named by its alias.
+
+sqlglot (the snowflake extra's) is imported inside the functions: this module is imported by
+the Snowflake backend, which says in words when the extra is missing.
 """
 
 from __future__ import annotations
