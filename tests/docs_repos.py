@@ -108,7 +108,20 @@ def scaffold_repo(root: Path) -> None:
     )
 
 
-# `create-dagster project my_project`'s definitions module, and the dbt project beside it.
+# What `create-dagster project my_project` writes before its [tool.dg] sections (the README shows those).
+_DG_PYPROJECT = """
+    [project]
+    name = "my_project"
+    version = "0.1.0"
+    requires-python = ">=3.10,<3.14"
+    dependencies = ["dagster", "dagster-dbt", "dbt-duckdb"]
+
+    [build-system]
+    requires = ["hatchling"]
+    build-backend = "hatchling.build"
+"""
+
+# Its definitions module.
 _DG_DEFINITIONS = """
     from pathlib import Path
 
@@ -127,6 +140,7 @@ def components_repo(root: Path) -> None:
     write_files(
         root,
         {
+            "pyproject.toml": _DG_PYPROJECT,
             "src/my_project/__init__.py": "",
             "src/my_project/definitions.py": _DG_DEFINITIONS,
             "src/my_project/defs/__init__.py": "",

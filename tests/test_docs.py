@@ -203,3 +203,22 @@ def _commands(block: Block) -> list[tuple[Path, list[str]]]:
 
 def _blocks_of(doc: Path) -> list[Block]:
     return [block for block in all_blocks() if block.doc == str(doc.relative_to(ROOT))]
+
+
+def test_links_between_the_documents_resolve() -> None:
+    """Each relative link names a file of the repository and, after `#`, one of its headings."""
+
+    def anchors(path: Path) -> set[str]:
+        headings = re.findall(r"^#+ (.+)$", path.read_text(encoding="utf-8"), re.MULTILINE)
+        return {re.sub(r"[^\w\- ]", "", heading.lower()).replace(" ", "-") for heading in headings}
+
+    broken = []
+    for doc in DOCS:
+        for target in re.findall(r"\]\(([^)\s]+)\)", doc.read_text(encoding="utf-8")):
+            if re.match(r"\w+://", target):
+                continue
+            file, _, anchor = target.partition("#")
+            path = (doc.parent / file).resolve() if file else doc
+            if not path.exists() or (anchor and anchor not in anchors(path)):
+                broken.append(f"{doc.relative_to(ROOT)}: {target}")
+    assert not broken, "\n".join(broken)
