@@ -11,11 +11,10 @@ import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
+import textwrap
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-
-from tests.repos import SHOP_DBT_FILES, write_files
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "example_project"
@@ -161,9 +160,39 @@ def snowflake_repo(root: Path) -> None:
     shutil.rmtree(root / "tests")
 
 
+def write_files(root: Path, files: Mapping[str, str]) -> None:
+    """Write ``relative path -> content`` (dedented) under ``root``."""
+    for name, content in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(content).lstrip("\n"), encoding="utf-8")
+
+
 # Two dbt projects in one code location: finance reads shop's orders as a source.
 _SEVERAL_FILES = {
-    **{f"dbt/{name}": content for name, content in SHOP_DBT_FILES.items()},
+    "dbt/shop/dbt_project.yml": """
+        name: shop
+        profile: shop
+        models:
+          shop:
+            +materialized: table
+    """,
+    "dbt/shop/profiles.yml": """
+        shop:
+          target: prod
+          outputs:
+            prod:
+              type: duckdb
+              path: prod.duckdb
+    """,
+    "dbt/shop/seeds/raw_orders.csv": """
+        id,customer_id,amount
+        10,1,5
+        11,1,7
+        12,2,3
+        13,3,9
+    """,
+    "dbt/shop/models/orders.sql": "select id as order_id, customer_id, amount from {{ ref('raw_orders') }}",
     "dbt/finance/dbt_project.yml": """
         name: finance
         profile: finance
