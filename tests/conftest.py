@@ -94,9 +94,21 @@ def _inner_runs_are_plain_sessions(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("PYTEST_XDIST_WORKER_COUNT", raising=False)
 
 
+# The end-to-end modules whose tests take longest (measured with --durations), started first.
+_LONGEST_FIRST = ("test_fidelity.py", "test_leaks.py", "test_isolation.py", "test_baseline.py", "test_snowflake.py")
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """End-to-end tests first (a stable sort: the order within each kind is kept)."""
-    items.sort(key=lambda item: item.get_closest_marker("e2e") is None)
+    """End-to-end tests first, the longest modules before the others; a stable sort, so the
+    order within a module is kept."""
+
+    def rank(item: pytest.Item) -> tuple[bool, int]:
+        name = item.path.name
+        return item.get_closest_marker("e2e") is None, (
+            _LONGEST_FIRST.index(name) if name in _LONGEST_FIRST else len(_LONGEST_FIRST)
+        )
+
+    items.sort(key=rank)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
