@@ -20,16 +20,16 @@ LOWEST_INSTALLED := $(LOWEST_VENV)/.installed
 LOWEST_SF_INSTALLED := $(LOWEST_SF_VENV)/.installed
 STEP := $(CURDIR)/.ci/step
 # Parse, graph snapshot, the worker, a materialization with row counts, snapshot diffs, cache.
-LOWEST_TESTS := tests/test_snapshot_unit.py \
-	tests/test_graph_e2e.py::test_custom_translator_keys_groups_and_deps \
-	tests/test_graph_e2e.py::test_changed_ref_fails_snapshot_until_updated \
-	tests/test_materialize_e2e.py::test_row_counts_of_every_relation_built \
-	tests/test_snapshot_e2e.py::test_materialization_changes_are_told_in_words \
-	tests/test_cache.py::test_warm_session_runs_no_parse
+LOWEST_TESTS := tests/unit/test_snapshot.py \
+	tests/e2e/test_graph.py::test_custom_translator_keys_groups_and_deps_and_the_user_tree_unchanged \
+	tests/e2e/test_graph.py::test_changed_ref_asset_and_group_fail_snapshot_until_updated \
+	tests/e2e/test_materialize.py::test_row_counts_of_every_relation_built \
+	tests/e2e/test_snapshot.py::test_materialization_changes_are_told_in_words \
+	tests/e2e/test_cache.py::test_warm_session_runs_no_parse_and_a_changed_or_damaged_entry_parses_again
 # The warehouse seam's unit tests, the emulator's differences, a Snowflake team's repo, a refused login.
-LOWEST_SF_TESTS := tests/test_warehouse_unit.py tests/test_snowflake_dialect.py \
-	"tests/test_snowflake_e2e.py::test_snowflake_team_repo_passes_as_it_is[no-secrets-0]" \
-	tests/test_snowflake_e2e.py::test_a_real_snowflake_login_during_a_materialization_is_refused
+LOWEST_SF_TESTS := tests/unit/test_warehouse.py tests/unit/test_snowflake_dialect.py \
+	"tests/e2e/test_snowflake.py::test_snowflake_team_repo_passes_as_it_is[no-secrets-0]" \
+	tests/e2e/test_snowflake.py::test_a_real_snowflake_login_during_a_materialization_is_refused
 
 .PHONY: demo test lint suite example lowest lowest-snowflake package fix bench clean
 

@@ -1,10 +1,17 @@
 """pytester runs are in-process (fast: dagster, dagster-dbt and dbt are imported once here);
-pytester restores sys.modules after each run, so every user repo's modules are fresh."""
+pytester restores sys.modules after each run, so every user repo's modules are fresh.
+
+Layout: ``tests/unit/`` mirrors the package (no nested pytest session); ``tests/e2e/`` runs
+pytest on user repos written by the test and is marked ``e2e`` (``pytest -m "not e2e"`` is the
+quick loop). End-to-end tests are collected first, so that under ``-n`` the long ones start
+early and the short unit tests fill the end of each worker's queue.
+"""
 
 from __future__ import annotations
 
 import multiprocessing.resource_tracker  # dbt's semaphores unregister through it: keep it loaded
 import multiprocessing.synchronize  # noqa: F401
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +26,7 @@ import dbt.cli.main  # noqa: F401
 import duckdb  # noqa: F401
 import pytest
 
-from tests.repos import SHOP_DAGSTER_FILES, SHOP_DBT_FILES, SHOP_INI, write_files
+from tests.repos import NESTED_LOG_VARIABLE, SHOP_DAGSTER_FILES, SHOP_DBT_FILES, SHOP_INI, count_nested_run, write_files
 
 pytest_plugins = ["pytester"]
 
@@ -58,7 +65,17 @@ def pytester(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Iter
         sys.modules.update(_KEPT_MODULES)
         return inline_run(*args, plugins=[*plugins, keeper], **kwargs)
 
-    monkeypatch.setattr(pytester, "inline_run", inline_run_keeping_libraries)
+    def runpytest_subprocess_counted(*args: Any, **kwargs: Any) -> pytest.RunResult:
+        count_nested_run("subprocess")
+        return runpytest_subprocess(*args, **kwargs)
+
+    def inline_run_counted(*args: Any, **kwargs: Any) -> Any:
+        count_nested_run("in-process")
+        return inline_run_keeping_libraries(*args, **kwargs)
+
+    runpytest_subprocess = pytester.runpytest_subprocess
+    monkeypatch.setattr(pytester, "inline_run", inline_run_counted)
+    monkeypatch.setattr(pytester, "runpytest_subprocess", runpytest_subprocess_counted)
     yield pytester
 
 
@@ -75,3 +92,30 @@ def _inner_runs_are_plain_sessions(monkeypatch: pytest.MonkeyPatch) -> None:
     PYTEST_XDIST_WORKER and would leave unused-snapshot cleanup to a controller)."""
     monkeypatch.delenv("PYTEST_XDIST_WORKER", raising=False)
     monkeypatch.delenv("PYTEST_XDIST_WORKER_COUNT", raising=False)
+
+
+# The end-to-end modules whose tests take longest (measured with --durations), started first.
+_LONGEST_FIRST = ("test_fidelity.py", "test_leaks.py", "test_isolation.py", "test_baseline.py", "test_snowflake.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """End-to-end tests first, the longest modules before the others; a stable sort, so the
+    order within a module is kept."""
+
+    def rank(item: pytest.Item) -> tuple[bool, int]:
+        name = item.path.name
+        return item.get_closest_marker("e2e") is None, (
+            _LONGEST_FIRST.index(name) if name in _LONGEST_FIRST else len(_LONGEST_FIRST)
+        )
+
+    items.sort(key=rank)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """With DBT_ASSETS_TESTS_NESTED_LOG set, how many nested pytest runs the suite made."""
+    log = os.environ.get(NESTED_LOG_VARIABLE)
+    if not log or not Path(log).exists() or os.environ.get("PYTEST_XDIST_WORKER"):
+        return
+    kinds = Path(log).read_text(encoding="utf-8").split()
+    counted = ", ".join(f"{kinds.count(kind)} {kind}" for kind in sorted(set(kinds)))
+    terminalreporter.write_line(f"nested pytest runs: {len(kinds)} ({counted})")

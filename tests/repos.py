@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
 import textwrap
 from collections.abc import Mapping
 from pathlib import Path
@@ -111,6 +113,19 @@ SHOP_INI = """
 """
 
 
+# Set to a file path, every nested pytest run (in-process or subprocess) appends one line to it:
+# the suite's cost in nested sessions, counted across xdist workers.
+NESTED_LOG_VARIABLE = "DBT_ASSETS_TESTS_NESTED_LOG"
+
+
+def count_nested_run(kind: str) -> None:
+    """Record one nested pytest run of ``kind`` when NESTED_LOG_VARIABLE names a file."""
+    log = os.environ.get(NESTED_LOG_VARIABLE)
+    if log:
+        with open(log, "a", encoding="utf-8") as file:
+            file.write(kind + "\n")
+
+
 def write_files(root: Path, files: Mapping[str, str]) -> None:
     """Write ``relative path -> content`` (dedented) under ``root``."""
     for name, content in files.items():
@@ -140,6 +155,7 @@ def run_pytest(cwd: Path, *args: str, env: Mapping[str, str] | None = None, time
     import subprocess
     import sys
 
+    count_nested_run("subprocess")
     return subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", *args],
         cwd=cwd,
@@ -337,3 +353,240 @@ SNOWFLAKE_SECRETS = {
     "SNOWFLAKE_PASSWORD": "hunter2-not-real",
     "SNOWFLAKE_DATABASE": "ANALYTICS",
 }
+
+
+# Installed in every Python process of the inner run (pytest and the dbt subprocesses) through
+# PYTHONPATH: any TCP/UDP connection is recorded to a file and refused.
+SOCKET_GUARD = """
+    import os
+    import socket
+
+    _connect = socket.socket.connect
+
+    def _guarded(self, address):
+        if self.family in (socket.AF_INET, socket.AF_INET6):
+            with open(os.environ["SOCKET_GUARD_LOG"], "a") as log:
+                log.write(f"{os.getpid()} {address!r}\\n")
+            raise ConnectionRefusedError(f"socket guard: no network in tests ({address!r})")
+        return _connect(self, address)
+
+    socket.socket.connect = _guarded
+"""
+
+
+PROD_PROFILES = """
+    shop_prod:
+      target: prod
+      outputs:
+        prod:
+          type: postgres
+          host: warehouse.invalid
+          port: 5432
+          user: etl
+          password: secret
+          dbname: prod
+          schema: analytics
+          threads: 4
+        local:
+          type: duckdb
+          path: local_dev.duckdb
+"""
+
+
+def guarded_user_env(tmp_path: Path, profiles: str) -> tuple[dict[str, str], Path, Path]:
+    """The environment of a fresh-interpreter run in which every TCP/UDP connection is refused
+    and logged (SOCKET_GUARD), with a HOME holding the user's own ``~/.dbt/profiles.yml``.
+    Returns the environment, the connections log and the home folder."""
+    guard_dir = tmp_path / "guard"
+    write_files(guard_dir, {"sitecustomize.py": SOCKET_GUARD})
+    log = tmp_path / "connections.log"
+    home = tmp_path / "home"
+    write_files(home, {".dbt/profiles.yml": profiles})
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(guard_dir), os.environ.get("PYTHONPATH", "")]),
+        "SOCKET_GUARD_LOG": str(log),
+        "HOME": str(home),
+    }
+    return env, log, home
+
+
+DG_PYPROJECT = """
+    [project]
+    name = "shop_dg"
+    version = "0.1.0"
+    requires-python = ">=3.10,<3.14"
+    dependencies = ["dagster", "dagster-dbt", "dbt-duckdb"]
+
+    [build-system]
+    requires = ["hatchling"]
+    build-backend = "hatchling.build"
+
+    [tool.dg]
+    directory_type = "project"
+
+    [tool.dg.project]
+    root_module = "shop_dg"
+    registry_modules = ["shop_dg.components.*"]
+"""
+
+
+DG_DEFINITIONS = """
+    from pathlib import Path
+
+    from dagster import definitions, load_from_defs_folder
+
+
+    @definitions
+    def defs():
+        return load_from_defs_folder(path_within_project=Path(__file__).parent)
+"""
+
+
+DBT_COMPONENT_YAML = """
+    type: dagster_dbt.DbtProjectComponent
+
+    attributes:
+      project: '{{ context.project_root }}/shop'
+"""
+
+
+# A Python asset of the defs folder, downstream of a dbt model (the default translator's key).
+SCORES_PY = """
+    import dagster as dg
+
+
+    @dg.asset(deps=[dg.AssetKey("customers")], group_name="ml")
+    def customer_scores():
+        return dg.MaterializeResult(metadata={"dagster/row_count": 3})
+"""
+
+
+# The package is installed in the project's virtualenv (`uv sync`): here, src/ on sys.path
+# for the test modules that import it themselves.
+INSTALLED_PACKAGE_CONFTEST = """
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent / "src"))
+"""
+
+
+def dg_files(component_yaml: str = DBT_COMPONENT_YAML) -> dict[str, str]:
+    return {
+        **SHOP_DBT_FILES,
+        "pyproject.toml": DG_PYPROJECT,
+        "src/shop_dg/__init__.py": "",
+        "src/shop_dg/definitions.py": DG_DEFINITIONS,
+        "src/shop_dg/defs/__init__.py": "",
+        "src/shop_dg/defs/shop_dbt/defs.yaml": component_yaml,
+        "src/shop_dg/defs/scores.py": SCORES_PY,
+        "conftest.py": INSTALLED_PACKAGE_CONFTEST,
+    }
+
+
+def tree(root: Path) -> dict[str, str]:
+    """Relative path -> content hash of every file under ``root``."""
+    return {
+        str(path.relative_to(root)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(root.rglob("*"))
+        if path.is_file()
+    }
+
+
+FINANCE_DBT_FILES: dict[str, str] = {
+    "dbt/finance/dbt_project.yml": """
+        name: finance
+        profile: finance_prod
+        models:
+          finance:
+            +materialized: table
+    """,
+    "dbt/finance/seeds/budgets.csv": """
+        customer_id,budget
+        1,10
+        2,2
+        3,8
+    """,
+    # shop's `orders` model, read as a source; the asset key ties it to shop's asset.
+    "dbt/finance/models/sources.yml": """
+        version: 2
+        sources:
+          - name: shop
+            schema: "{{ target.schema }}"
+            tables:
+              - name: orders
+                meta:
+                  dagster:
+                    asset_key: ["orders"]
+    """,
+    "dbt/finance/models/revenue.sql": """
+        select o.customer_id, sum(o.amount) as revenue, b.budget
+        from {{ source('shop', 'orders') }} o
+        join {{ ref('budgets') }} b using (customer_id)
+        group by o.customer_id, b.budget
+    """,
+    "dbt/finance/models/schema.yml": """
+        version: 2
+        models:
+          - name: revenue
+            columns:
+              - name: customer_id
+                data_tests: [unique]
+    """,
+}
+
+
+def component_yaml(folder: str) -> str:
+    return f"""
+        type: dagster_dbt.DbtProjectComponent
+
+        attributes:
+          project: '{{{{ context.project_root }}}}/dbt/{folder}'
+    """
+
+
+def two_projects_files() -> dict[str, str]:
+    return {
+        **{"dbt/" + name: content for name, content in SHOP_DBT_FILES.items()},
+        **FINANCE_DBT_FILES,
+        "pyproject.toml": DG_PYPROJECT,
+        "src/shop_dg/__init__.py": "",
+        "src/shop_dg/definitions.py": DG_DEFINITIONS,
+        "src/shop_dg/defs/__init__.py": "",
+        "src/shop_dg/defs/shop_dbt/defs.yaml": component_yaml("shop"),
+        "src/shop_dg/defs/finance_dbt/defs.yaml": component_yaml("finance"),
+        "src/shop_dg/defs/scores.py": SCORES_PY,
+        "conftest.py": INSTALLED_PACKAGE_CONFTEST,
+    }
+
+
+PLAIN_DEFINITIONS = """
+    from pathlib import Path
+
+    import dagster as dg
+    from dagster_dbt import DbtCliResource, DbtProject, dbt_assets
+
+    DBT = Path(__file__).parent.parent / "dbt"
+    shop = DbtProject(project_dir=DBT / "shop")
+    finance = DbtProject(project_dir=DBT / "finance")
+
+
+    @dbt_assets(manifest=shop.manifest_path, project=shop)
+    def shop_dbt_assets(context: dg.AssetExecutionContext, dbt_shop: DbtCliResource):
+        yield from dbt_shop.cli(["build"], context=context).stream()
+
+
+    @dbt_assets(manifest=finance.manifest_path, project=finance)
+    def finance_dbt_assets(context: dg.AssetExecutionContext, dbt_finance: DbtCliResource):
+        yield from dbt_finance.cli(["build"], context=context).stream()
+
+
+    defs = dg.Definitions(
+        assets=[shop_dbt_assets, finance_dbt_assets],
+        resources={
+            "dbt_shop": DbtCliResource(project_dir=shop),
+            "dbt_finance": DbtCliResource(project_dir=finance),
+        },
+    )
+"""

@@ -10,6 +10,8 @@ import pytest
 from pytest_dbt_assets.snapshot import MERMAID_MARK
 from tests.repos import GRAPH_SNAPSHOT_TEST, run_pytest, write_files
 
+pytestmark = pytest.mark.e2e
+
 MATERIALIZE_TEST = """
     import pytest
 
@@ -64,70 +66,64 @@ def test_materialization_changes_are_told_in_words(shop_repo: pytest.Pytester) -
     assert "dbt_assets_snapshot = # pytest-dbt-assets snapshot" not in result.stdout.str()
 
 
-def test_asset_added_and_group_changed(shop_repo: pytest.Pytester) -> None:
-    write_files(
-        shop_repo.path,
-        {"tests/test_graph.py": GRAPH_SNAPSHOT_TEST},
-    )
-    shop_repo.runpytest("--snapshot-update").assert_outcomes(passed=1)
-    write_files(
-        shop_repo.path, {"shop/models/marts/refunds.sql": "select * from {{ ref('stg_orders') }} where amount < 0"}
-    )
-    definitions = shop_repo.path / "shop_dagster/definitions.py"
-    definitions.write_text(definitions.read_text().replace('group_name="ml"', 'group_name="scoring"'))
-    result = shop_repo.runpytest()
-    result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*asset added: acme/marts/refunds*", "*group changed: customer_scores ml -> scoring*"])
+# Each test holds one tolerance: from the marker (relative, absolute, too tight, per asset) or
+# as a snapshot option. All materialize +customers; the seed then grows 3 -> 4 -> 5 rows.
+TOLERANCES_TEST = """
+    import pytest
+
+    from pytest_dbt_assets.snapshot import row_tolerance
 
 
-@pytest.mark.parametrize(
-    ("tolerance", "outcome"),
-    [
-        ({"relative": 0.5}, {"passed": 1}),
-        ({"absolute": 1}, {"passed": 1}),
-        ({"relative": 0.1}, {"failed": 1}),
-        ({"relative": 0.1, "assets": {"acme/*": {"absolute": 1}}}, {"passed": 1}),
-    ],
-)
-def test_row_count_tolerance_from_the_marker(shop_repo: pytest.Pytester, tolerance: dict, outcome: dict) -> None:
-    write_files(
-        shop_repo.path,
-        {
-            "tests/test_run.py": f"""
-        import pytest
+    def summary(dbt_assets_materialize):
+        return dbt_assets_materialize(dbt_select="+customers").summary()
 
-        @pytest.mark.dbt_assets(row_tolerance={tolerance!r})
-        def test_run(dbt_assets_materialize, dbt_assets_snapshot):
-            result = dbt_assets_materialize(dbt_select="+customers")
-            assert result.summary() == dbt_assets_snapshot
-    """
-        },
-    )
-    shop_repo.runpytest("--snapshot-update").assert_outcomes(passed=1)
+
+    @pytest.mark.dbt_assets(row_tolerance={"relative": 0.5})
+    def test_relative(dbt_assets_materialize, dbt_assets_snapshot):
+        assert summary(dbt_assets_materialize) == dbt_assets_snapshot
+
+
+    @pytest.mark.dbt_assets(row_tolerance={"absolute": 1})
+    def test_absolute(dbt_assets_materialize, dbt_assets_snapshot):
+        assert summary(dbt_assets_materialize) == dbt_assets_snapshot
+
+
+    @pytest.mark.dbt_assets(row_tolerance={"relative": 0.1})
+    def test_too_tight(dbt_assets_materialize, dbt_assets_snapshot):
+        assert summary(dbt_assets_materialize) == dbt_assets_snapshot
+
+
+    @pytest.mark.dbt_assets(row_tolerance={"relative": 0.1, "assets": {"acme/*": {"absolute": 1}}})
+    def test_per_asset(dbt_assets_materialize, dbt_assets_snapshot):
+        assert summary(dbt_assets_materialize) == dbt_assets_snapshot
+
+
+    def test_snapshot_option(dbt_assets_materialize, dbt_assets_snapshot):
+        assert summary(dbt_assets_materialize) == dbt_assets_snapshot(extension_class=row_tolerance(absolute=1))
+"""
+
+
+def _outcomes(result: pytest.HookRecorder) -> dict[str, list[str]]:
+    passed, skipped, failed = result.listoutcomes()
+    assert not skipped
+    return {
+        "passed": sorted(report.nodeid.split("::")[-1] for report in passed),
+        "failed": sorted(report.nodeid.split("::")[-1] for report in failed),
+    }
+
+
+def test_row_count_tolerances_from_the_marker_and_as_a_snapshot_option(shop_repo: pytest.Pytester) -> None:
+    write_files(shop_repo.path, {"tests/test_run.py": TOLERANCES_TEST})
+    every = ["test_absolute", "test_per_asset", "test_relative", "test_snapshot_option", "test_too_tight"]
+    assert _outcomes(shop_repo.inline_run("--snapshot-update")) == {"passed": every, "failed": []}
     seed = shop_repo.path / "shop/seeds/raw_customers.csv"
     seed.write_text(seed.read_text() + "4,Di\n")  # 3 -> 4 rows: +33 %, +1 row
-    shop_repo.runpytest().assert_outcomes(**outcome)
-
-
-def test_row_tolerance_as_a_snapshot_option(shop_repo: pytest.Pytester) -> None:
-    write_files(
-        shop_repo.path,
-        {
-            "tests/test_run.py": """
-        from pytest_dbt_assets.snapshot import row_tolerance
-
-        def test_run(dbt_assets_materialize, dbt_assets_snapshot):
-            result = dbt_assets_materialize(dbt_select="+customers")
-            assert result.summary() == dbt_assets_snapshot(extension_class=row_tolerance(absolute=1))
-    """
-        },
-    )
-    shop_repo.runpytest("--snapshot-update").assert_outcomes(passed=1)
-    seed = shop_repo.path / "shop/seeds/raw_customers.csv"
-    seed.write_text(seed.read_text() + "4,Di\n")
-    shop_repo.runpytest().assert_outcomes(passed=1)
-    seed.write_text(seed.read_text() + "5,Ed\n")
-    shop_repo.runpytest().assert_outcomes(failed=1)
+    assert _outcomes(shop_repo.inline_run()) == {
+        "passed": ["test_absolute", "test_per_asset", "test_relative", "test_snapshot_option"],
+        "failed": ["test_too_tight"],
+    }
+    seed.write_text(seed.read_text() + "5,Ed\n")  # 3 -> 5 rows: +67 %, +2 rows
+    assert _outcomes(shop_repo.inline_run()) == {"passed": [], "failed": every}
 
 
 def test_mermaid_written_next_to_graph_snapshot(shop_repo: pytest.Pytester) -> None:
@@ -160,9 +156,7 @@ def test_terminal_summary_on_verbose(shop_repo: pytest.Pytester) -> None:
     """
         },
     )
-    quiet = shop_repo.runpytest()
-    quiet.assert_outcomes(passed=1)
-    assert "dbt assets materialized" not in quiet.stdout.str()
+    # Quiet runs print no summary: see test_snapshots_byte_identical_across_runs_workers_and_paths.
     verbose = shop_repo.runpytest("-v")
     verbose.stdout.fnmatch_lines(
         [
@@ -182,7 +176,9 @@ def test_snapshots_byte_identical_across_runs_workers_and_paths(shop_repo: pytes
             "tests/test_graph.py": GRAPH_SNAPSHOT_TEST,
         },
     )
-    shop_repo.runpytest("--snapshot-update").assert_outcomes(passed=2)
+    quiet = shop_repo.runpytest("--snapshot-update")
+    quiet.assert_outcomes(passed=2)
+    assert "dbt assets materialized" not in quiet.stdout.str()  # the summary is for -v only
     first = _snapshot_files(shop_repo.path)
     assert len(first) == 2
     shop_repo.runpytest("--snapshot-update").assert_outcomes(passed=2)

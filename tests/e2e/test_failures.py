@@ -14,6 +14,8 @@ import pytest
 
 from tests.repos import SHOP_INI, write_files
 
+pytestmark = pytest.mark.e2e
+
 
 def run_inner(repo: pytest.Pytester, *args: str) -> pytest.RunResult:
     return repo.runpytest("-p", "no:cacheprovider", *args)

@@ -7,9 +7,9 @@ import textwrap
 
 import pytest
 
-from pytest_dbt_assets.graph import AssetGraph
-from pytest_dbt_assets.snapshot import describe_changes, render
 from tests.repos import GRAPH_SNAPSHOT_TEST, SHOP_DAGSTER_FILES, write_files
+
+pytestmark = pytest.mark.e2e
 
 _SHOP_DEFINITIONS = SHOP_DAGSTER_FILES["shop_dagster/definitions.py"]
 _DEFS_BLOCK = _SHOP_DEFINITIONS[_SHOP_DEFINITIONS.index("        defs = dg.Definitions(") :]
@@ -85,14 +85,11 @@ def scheduled_repo(shop_repo: pytest.Pytester) -> pytest.Pytester:
     return shop_repo
 
 
-def test_jobs_and_schedules_select_what_dagster_resolves(scheduled_repo: pytest.Pytester) -> None:
-    write_files(scheduled_repo.path, {"tests/test_jobs.py": JOBS_TEST})
-    scheduled_repo.runpytest().assert_outcomes(passed=1)
-
-
-def test_snapshot_shows_jobs_and_schedules(scheduled_repo: pytest.Pytester) -> None:
-    write_files(scheduled_repo.path, {"tests/test_graph.py": GRAPH_SNAPSHOT_TEST})
-    scheduled_repo.runpytest("--snapshot-update").assert_outcomes(passed=1)
+def test_jobs_and_schedules_select_what_dagster_resolves_shown_in_the_snapshot_and_told_when_emptied(
+    scheduled_repo: pytest.Pytester,
+) -> None:
+    write_files(scheduled_repo.path, {"tests/test_jobs.py": JOBS_TEST, "tests/test_graph.py": GRAPH_SNAPSHOT_TEST})
+    scheduled_repo.runpytest("--snapshot-update").assert_outcomes(passed=2)
     text = (scheduled_repo.path / "tests/__snapshots__/test_graph/test_graph.yaml").read_text()
     assert text.startswith("# pytest-dbt-assets snapshot, format 1\nassets:\n")
     assert text.endswith(
@@ -131,12 +128,10 @@ def test_snapshot_shows_jobs_and_schedules(scheduled_repo: pytest.Pytester) -> N
             """
         )
     )
-    scheduled_repo.runpytest().assert_outcomes(passed=1)
+    scheduled_repo.runpytest().assert_outcomes(passed=2)
 
-
-def test_translator_change_that_empties_a_schedule_fails_in_words(scheduled_repo: pytest.Pytester) -> None:
-    write_files(scheduled_repo.path, {"tests/test_graph.py": GRAPH_SNAPSHOT_TEST})
-    scheduled_repo.runpytest("--snapshot-update").assert_outcomes(passed=1)
+    # A translator change that empties a schedule fails the graph snapshot, in words.
+    (scheduled_repo.path / "tests/test_jobs.py").unlink()  # its selections are spelled for acme/
     snapshot = scheduled_repo.path / "tests/__snapshots__/test_graph/test_graph.yaml"
     before = snapshot.read_text()
 
@@ -195,44 +190,3 @@ def test_a_job_that_does_not_resolve_fails_with_dagsters_reason(scheduled_repo: 
 
 
 # Plain data, no dbt: the snapshot document and its change lines.
-
-
-def _graph(jobs: dict[str, list[str]] | None = None, schedules: dict | None = None) -> AssetGraph:
-    return AssetGraph(
-        keys=["a", "b"],
-        deps={"a": [], "b": ["a"]},
-        groups={"a": "g", "b": "g"},
-        jobs=jobs or {},
-        schedules=schedules or {},
-    )
-
-
-def test_graph_without_jobs_renders_as_before() -> None:
-    assert render(_graph()) == (
-        "# pytest-dbt-assets snapshot, format 1\nassets:\n  a:\n    deps: []\n    group: g\n"
-        "  b:\n    deps:\n    - a\n    group: g\n"
-    )
-
-
-def test_selection_changes_are_told_in_words() -> None:
-    old = _graph(
-        jobs={"all": ["a", "b"], "only_a": ["a"], "ops": [], "gone": ["a"]},
-        schedules={"nightly": {"cron": "0 2 * * *", "job": "all", "assets": ["a", "b"]}},
-    ).to_data()
-    new = _graph(
-        jobs={"all": [], "only_a": ["b"], "ops": [], "new": ["a"]},
-        schedules={
-            "nightly": {"cron": "0 3 * * *", "job": "all", "assets": []},
-            "hourly": {"cron": "0 * * * *", "assets": []},
-        },
-    ).to_data()
-    assert describe_changes(old, new) == [
-        "job removed: gone",
-        "job added: new (selects 1 asset)",
-        "job all: now selects NO assets (it selected 2 assets: a, b); its runs would do nothing",
-        "job only_a: now also selects 1 asset: b; no longer selects 1 asset: a",
-        "schedule added: hourly (cron 0 * * * *, selects NO assets)",
-        "schedule nightly: cron 0 2 * * * -> 0 3 * * *",
-        "schedule nightly: now selects NO assets (it selected 2 assets: a, b); its runs would do nothing",
-    ]
-    assert describe_changes(new, old)[-1] == "schedule nightly: now selects 2 assets: a, b"

@@ -117,3 +117,44 @@ def test_mermaid_statuses_become_styled_classes() -> None:
     assert "  class n1 failed\n" in chart
     assert "  class n2 skipped\n" in chart
     assert chart.count("classDef") == 3
+
+
+def _graph(jobs: dict[str, list[str]] | None = None, schedules: dict | None = None) -> AssetGraph:
+    return AssetGraph(
+        keys=["a", "b"],
+        deps={"a": [], "b": ["a"]},
+        groups={"a": "g", "b": "g"},
+        jobs=jobs or {},
+        schedules=schedules or {},
+    )
+
+
+def test_graph_without_jobs_renders_as_before() -> None:
+    assert render(_graph()) == (
+        "# pytest-dbt-assets snapshot, format 1\nassets:\n  a:\n    deps: []\n    group: g\n"
+        "  b:\n    deps:\n    - a\n    group: g\n"
+    )
+
+
+def test_selection_changes_are_told_in_words() -> None:
+    old = _graph(
+        jobs={"all": ["a", "b"], "only_a": ["a"], "ops": [], "gone": ["a"]},
+        schedules={"nightly": {"cron": "0 2 * * *", "job": "all", "assets": ["a", "b"]}},
+    ).to_data()
+    new = _graph(
+        jobs={"all": [], "only_a": ["b"], "ops": [], "new": ["a"]},
+        schedules={
+            "nightly": {"cron": "0 3 * * *", "job": "all", "assets": []},
+            "hourly": {"cron": "0 * * * *", "assets": []},
+        },
+    ).to_data()
+    assert describe_changes(old, new) == [
+        "job removed: gone",
+        "job added: new (selects 1 asset)",
+        "job all: now selects NO assets (it selected 2 assets: a, b); its runs would do nothing",
+        "job only_a: now also selects 1 asset: b; no longer selects 1 asset: a",
+        "schedule added: hourly (cron 0 * * * *, selects NO assets)",
+        "schedule nightly: cron 0 2 * * * -> 0 3 * * *",
+        "schedule nightly: now selects NO assets (it selected 2 assets: a, b); its runs would do nothing",
+    ]
+    assert describe_changes(new, old)[-1] == "schedule nightly: now selects 2 assets: a, b"

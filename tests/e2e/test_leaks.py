@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.repos import run_pytest, write_files
-from tests.test_isolation import PROD_PROFILES, guarded_user_env
+from tests.repos import PROD_PROFILES, guarded_user_env, run_pytest, write_files
+
+pytestmark = pytest.mark.e2e
 
 # --- dbt(): every flag that could point dbt elsewhere is refused ---------------------------
 
@@ -64,63 +65,6 @@ DBT_FLAGS_TEST = """
         dbt_assets_project.dbt("run", "-s", "stg_customers")
         assert dbt_assets_project.query("select count(*) from stg_customers") == [(3,)]
 """
-
-
-def test_dbt_refuses_every_flag_that_points_elsewhere(shop_repo: pytest.Pytester, tmp_path: Path) -> None:
-    env, log, home = guarded_user_env(tmp_path, PROD_PROFILES)
-    write_files(
-        shop_repo.path,
-        {
-            "shop/profiles.yml": PROD_PROFILES,
-            "shop/macros/say_hello.sql": "{% macro say_hello(name) %}{{ log('hello ' ~ name) }}{% endmacro %}",
-            "tests/test_dbt.py": DBT_FLAGS_TEST,
-        },
-    )
-    env |= {
-        # Both spellings dbt 1.11 reads; DBT_ENGINE_... wins over DBT_...
-        "DBT_ENGINE_PROFILES_DIR": str(home / ".dbt"),
-        "DBT_ENGINE_TARGET": "local",
-        "DBT_ENGINE_PROFILE": "shop_prod",
-        "DBT_ENGINE_TARGET_PATH": str(tmp_path / "elsewhere"),
-        "DBT_ENGINE_LOG_PATH": str(tmp_path / "elsewhere"),
-        "DBT_PARTIAL_PARSE_FILE_PATH": str(tmp_path / "elsewhere" / "partial_parse.msgpack"),
-    }
-    run = run_pytest(shop_repo.path, "-p", "no:randomly", env=env)
-    assert run.returncode == 0, run.stdout[-6000:]
-    assert "18 passed" in run.stdout, run.stdout[-3000:]
-    assert not log.exists() or log.read_text() == "", log.read_text()
-    for never_created in (
-        shop_repo.path / "local_dev.duckdb",
-        shop_repo.path / "shop/local_dev.duckdb",
-        home / ".dbt/local_dev.duckdb",
-        shop_repo.path / "elsewhere",
-        tmp_path / "elsewhere",
-        shop_repo.path / "shop/logs",
-        shop_repo.path / "shop/target/run_results.json",
-        shop_repo.path / "shop/target/partial_parse.msgpack",
-    ):
-        assert not never_created.exists(), never_created
-
-
-@pytest.mark.parametrize(
-    ("args", "refused"),
-    [
-        (["seed", "--profiles-dir", "shop", "--target", "prod"], ["--profiles-dir", "--target"]),
-        (["seed", "--target=prod"], ["--target=prod"]),
-        (["seed", "-tprod"], ["-tprod"]),
-        (["run", "-xt", "prod"], ["-xt"]),
-        (["source", "freshness", "--project-dir=shop"], ["--project-dir=shop"]),
-        (["run", "--select", "--target", "prod"], ["--target"]),  # never taken for a value
-        (["run", "-sstg_t", "--full-refresh"], []),  # `-s` value, not a `-t`
-        (["run", "--state", "prod_artifacts", "--defer", "--favor-state"], []),
-        (["run-operation", "grant", "--args", "{role: -t}"], []),
-        (["debug", "--config-dir"], []),
-    ],
-)
-def test_redirecting_flags_are_read_from_dbt_params(args: list[str], refused: list[str]) -> None:
-    from pytest_dbt_assets.isolation import find_redirecting_flags
-
-    assert [token for token, _ in find_redirecting_flags(args)] == refused
 
 
 # --- query(): read-only, no file access ---------------------------------------------------
@@ -208,10 +152,43 @@ QUERY_TEST = """
 """
 
 
-def test_query_is_read_only(shop_repo: pytest.Pytester) -> None:
-    write_files(shop_repo.path, {"tests/test_query.py": QUERY_TEST})
-    result = shop_repo.runpytest("-p", "no:randomly")
-    result.assert_outcomes(passed=18)
+def test_dbt_refuses_every_flag_that_points_elsewhere_and_query_is_read_only(
+    shop_repo: pytest.Pytester, tmp_path: Path
+) -> None:
+    env, log, home = guarded_user_env(tmp_path, PROD_PROFILES)
+    write_files(
+        shop_repo.path,
+        {
+            "shop/profiles.yml": PROD_PROFILES,
+            "shop/macros/say_hello.sql": "{% macro say_hello(name) %}{{ log('hello ' ~ name) }}{% endmacro %}",
+            "tests/test_dbt.py": DBT_FLAGS_TEST,
+            "tests/test_query.py": QUERY_TEST,
+        },
+    )
+    env |= {
+        # Both spellings dbt 1.11 reads; DBT_ENGINE_... wins over DBT_...
+        "DBT_ENGINE_PROFILES_DIR": str(home / ".dbt"),
+        "DBT_ENGINE_TARGET": "local",
+        "DBT_ENGINE_PROFILE": "shop_prod",
+        "DBT_ENGINE_TARGET_PATH": str(tmp_path / "elsewhere"),
+        "DBT_ENGINE_LOG_PATH": str(tmp_path / "elsewhere"),
+        "DBT_PARTIAL_PARSE_FILE_PATH": str(tmp_path / "elsewhere" / "partial_parse.msgpack"),
+    }
+    run = run_pytest(shop_repo.path, "-p", "no:randomly", env=env)
+    assert run.returncode == 0, run.stdout[-6000:]
+    assert "36 passed" in run.stdout, run.stdout[-3000:]  # 18 of dbt(), 18 of query()
+    assert not log.exists() or log.read_text() == "", log.read_text()
+    for never_created in (
+        shop_repo.path / "local_dev.duckdb",
+        shop_repo.path / "shop/local_dev.duckdb",
+        home / ".dbt/local_dev.duckdb",
+        shop_repo.path / "elsewhere",
+        tmp_path / "elsewhere",
+        shop_repo.path / "shop/logs",
+        shop_repo.path / "shop/target/run_results.json",
+        shop_repo.path / "shop/target/partial_parse.msgpack",
+    ):
+        assert not never_created.exists(), never_created
 
 
 # --- snapshots: a failed test keeps its committed snapshot --------------------------------
@@ -321,21 +298,3 @@ def test_snapshots_survive_a_test_that_fails_before_its_assertion(shop_repo: pyt
     result.assert_outcomes(passed=2, failed=2)
     assert not stale.exists(), "a truly unused snapshot must still be deleted"
     assert _snapshot_files(shop_repo.path) == committed, result.stdout.str()
-
-
-def test_syrupy_shim_matches_the_installed_syrupy() -> None:
-    """Fails, naming the shim, when syrupy changes what compat.record_as_skipped relies on."""
-    from pytest_dbt_assets.compat.syrupy import record_as_skipped_problem
-
-    problem = record_as_skipped_problem()
-    assert problem is None, f"pytest_dbt_assets.compat.syrupy.record_as_skipped must be re-read: {problem}"
-
-
-def test_syrupy_shim_names_itself_when_syrupy_is_not_the_one_it_knows(monkeypatch: pytest.MonkeyPatch) -> None:
-    from pytest_dbt_assets import compat
-    from pytest_dbt_assets.compat.syrupy import record_as_skipped_problem
-
-    monkeypatch.setitem(compat.TESTED, "syrupy", ((6, 0), (7, 0)))
-    problem = record_as_skipped_problem()
-    assert problem is not None and "pytest_dbt_assets.compat.syrupy.record_as_skipped: syrupy" in problem, problem
-    assert "outside the versions it was read against (>=6.0,<7.0)" in problem, problem

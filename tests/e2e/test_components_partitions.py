@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.repos import write_files
-from tests.test_components import dg_files
+from tests.repos import dg_files, write_files
+
+pytestmark = pytest.mark.e2e
 
 PARTITIONED_COMPONENT_YAML = """
     type: dagster_dbt.DbtProjectComponent

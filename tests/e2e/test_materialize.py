@@ -14,6 +14,8 @@ import pytest
 
 from tests.repos import SHOP_INI, run_pytest, write_files
 
+pytestmark = pytest.mark.e2e
+
 SHOP_MARTS = [
     "acme/marts/customers",
     "acme/marts/orders",
@@ -131,15 +133,13 @@ def run_inner(repo: pytest.Pytester, *args: str) -> pytest.RunResult:
     return repo.runpytest("-p", "no:cacheprovider", *args)
 
 
-def test_dbt_and_dagster_selections(shop_repo: pytest.Pytester) -> None:
-    write_files(
-        shop_repo.path,
-        {
-            "shop/models/marts/orders.sql": """
+# Dagster and dbt selections, alone and together.
+SELECTION_FILES: dict[str, str] = {
+    "shop/models/marts/orders.sql": """
                 {{ config(tags=['finance']) }}
                 select * from {{ ref('stg_orders') }}
             """,
-            "tests/test_select.py": f"""
+    "tests/test_select.py": f"""
                 from dagster import AssetKey, AssetSelection
 
                 MARTS = {SHOP_MARTS!r}
@@ -192,9 +192,7 @@ def test_dbt_and_dagster_selections(shop_repo: pytest.Pytester) -> None:
                         "acme/marts/orders", "acme/raw/raw_orders", "acme/staging/stg_orders", "customer_scores"]
                     assert result.checks == {{"unique_orders_order_id": "passed"}}
             """,
-        },
-    )
-    run_inner(shop_repo).assert_outcomes(passed=6)
+}
 
 
 def test_row_counts_of_every_relation_built(shop_repo: pytest.Pytester) -> None:
@@ -298,12 +296,11 @@ def test_dagster_dbt_adapter_is_built_only_for_a_body_that_reads_it(shop_repo: p
     assert fetching.returncode == 0, fetching.stdout + fetching.stderr
 
 
-def test_each_test_starts_fresh_and_calls_in_a_test_share_the_database(shop_repo: pytest.Pytester) -> None:
-    write_files(
-        shop_repo.path,
-        {
-            **INCREMENTAL_FILES,
-            "tests/test_fresh.py": """
+# Each test starts from an empty database; calls within a test share it (an incremental
+# model and a snapshot grow on the second call).
+FRESH_FILES: dict[str, str] = {
+    **INCREMENTAL_FILES,
+    "tests/test_fresh.py": """
                 SEEN_PATHS = []
 
 
@@ -333,27 +330,23 @@ def test_each_test_starts_fresh_and_calls_in_a_test_share_the_database(shop_repo
                         "select table_name from information_schema.tables order by 1"
                     ) == [("orders_log",), ("raw_orders",), ("stg_orders",)]
             """,
-        },
-    )
-    run_inner(shop_repo).assert_outcomes(passed=2)
+}
 
 
-def test_vars_and_marker_defaults(shop_repo: pytest.Pytester) -> None:
-    write_files(
-        shop_repo.path,
-        {
-            "shop/models/marts/big_orders.sql": """
+# The marker supplies defaults; call arguments win, vars={} included.
+VARS_FILES: dict[str, str] = {
+    "shop/models/marts/big_orders.sql": """
                 select * from {{ ref('stg_orders') }} where amount >= {{ var('min_amount', 0) }}
             """,
-            "shop/models/marts/store_list.sql": "select * from {{ source('ext', 'stores') }}",
-            "shop/models/marts/sources.yml": """
+    "shop/models/marts/store_list.sql": "select * from {{ source('ext', 'stores') }}",
+    "shop/models/marts/sources.yml": """
                 version: 2
                 sources:
                   - name: ext
                     tables:
                       - name: stores
             """,
-            "tests/test_vars.py": """
+    "tests/test_vars.py": """
                 import pytest
 
 
@@ -387,12 +380,12 @@ def test_vars_and_marker_defaults(shop_repo: pytest.Pytester) -> None:
                     again = dbt_assets_materialize(dbt_select="big_orders", vars={})
                     assert again.row_counts == {"acme/marts/big_orders": 4}
             """,
-        },
-    )
-    run_inner(shop_repo).assert_outcomes(passed=2)
+}
 
 
-def test_user_resource_points_at_the_test_database(shop_repo: pytest.Pytester) -> None:
+def test_user_resource_points_at_the_test_database_and_python_asset_exceptions(shop_repo: pytest.Pytester) -> None:
+    """The user's own resource reaches the test database; a Python asset's exception is reported
+    or raised (test_boom.py::test_raises fails on purpose). One repo, one session."""
     write_files(
         shop_repo.path,
         {
@@ -428,9 +421,25 @@ def test_user_resource_points_at_the_test_database(shop_repo: pytest.Pytester) -
                         ["customer_report"], resources={"warehouse": ShopWarehouse(path=str(other))})
                     assert result.row_counts == {"customer_report": 7}
             """,
+            "tests/test_boom.py": """
+                def test_reports(dbt_assets_materialize):
+                    result = dbt_assets_materialize(["exploding", "acme/raw/raw_customers"], raise_on_error=False)
+                    assert result.success is False
+                    assert result.materialized == ["acme/raw/raw_customers"]
+                    assert result.failures == ["step exploding raised ValueError: boom"]
+
+
+                def test_raises(dbt_assets_materialize):  # fails, on purpose
+                    dbt_assets_materialize(["exploding"])
+            """,
         },
     )
-    run_inner(shop_repo).assert_outcomes(passed=2)
+    result = run_inner(shop_repo)
+    result.assert_outcomes(passed=3, failed=1)
+    result.stdout.fnmatch_lines(["FAILED tests/test_boom.py::test_raises - *"])
+    result.stdout.fnmatch_lines(
+        ["*MaterializationError: Materialization failed:*", "*- step exploding raised ValueError: boom"]
+    )
 
 
 def test_source_data_precedence(shop_repo: pytest.Pytester) -> None:
@@ -516,12 +525,10 @@ def test_source_data_precedence(shop_repo: pytest.Pytester) -> None:
     run_inner(shop_repo).assert_outcomes(passed=1)
 
 
-def test_model_sql_error(shop_repo: pytest.Pytester) -> None:
-    write_files(
-        shop_repo.path,
-        {
-            "shop/models/marts/broken.sql": "select customer_id,, name from {{ ref('stg_customers') }}",
-            "tests/test_broken.py": """
+# A model's SQL error: raised (test_raises fails on purpose) or reported with its compiled SQL.
+SQL_ERROR_FILES: dict[str, str] = {
+    "shop/models/marts/broken.sql": "select customer_id,, name from {{ ref('stg_customers') }}",
+    "tests/test_broken.py": """
                 from pathlib import Path
 
 
@@ -540,18 +547,7 @@ def test_model_sql_error(shop_repo: pytest.Pytester) -> None:
                     compiled = Path(failure.split("compiled SQL: ")[1].strip())
                     assert "customer_id,, name" in compiled.read_text()
             """,
-        },
-    )
-    result = run_inner(shop_repo)
-    result.assert_outcomes(passed=1, failed=1)
-    result.stdout.fnmatch_lines(
-        [
-            "*MaterializationError: Materialization failed:*",
-            "*dbt model broken (models/marts/broken.sql) failed:*",
-            "*syntax error at or near*",
-            "*compiled SQL: *compiled/shop/models/marts/broken.sql*",
-        ]
-    )
+}
 
 
 def test_dbt_test_results(shop_repo: pytest.Pytester) -> None:
@@ -608,11 +604,9 @@ def test_dbt_test_results(shop_repo: pytest.Pytester) -> None:
     run_inner(shop_repo).assert_outcomes(passed=2)
 
 
-def test_selection_errors(shop_repo: pytest.Pytester) -> None:
-    write_files(
-        shop_repo.path,
-        {
-            "tests/test_selection.py": """
+# Selections that match nothing or do not parse: SelectionError before anything runs.
+SELECTION_ERROR_FILES: dict[str, str] = {
+    "tests/test_selection.py": """
                 import pytest
 
                 from pytest_dbt_assets.errors import SelectionError
@@ -639,9 +633,26 @@ def test_selection_errors(shop_repo: pytest.Pytester) -> None:
                     assert expected in str(excinfo.value)
                     assert not dbt_assets_project.duckdb_path.exists()  # nothing ran
             """,
-        },
+}
+
+
+def test_selections_vars_fresh_databases_and_errors(shop_repo: pytest.Pytester) -> None:
+    """Five cases on one repo, in one session: their files do not touch each other's models."""
+    write_files(
+        shop_repo.path,
+        {**SELECTION_FILES, **FRESH_FILES, **VARS_FILES, **SQL_ERROR_FILES, **SELECTION_ERROR_FILES},
     )
-    run_inner(shop_repo).assert_outcomes(passed=6)
+    result = run_inner(shop_repo)
+    result.assert_outcomes(passed=17, failed=1)
+    result.stdout.fnmatch_lines(["FAILED tests/test_broken.py::test_raises - *"])
+    result.stdout.fnmatch_lines(
+        [
+            "*MaterializationError: Materialization failed:*",
+            "*dbt model broken (models/marts/broken.sql) failed:*",
+            "*syntax error at or near*",
+            "*compiled SQL: *compiled/shop/models/marts/broken.sql*",
+        ]
+    )
 
 
 def test_source_errors(shop_repo: pytest.Pytester) -> None:
@@ -695,32 +706,7 @@ def test_source_errors(shop_repo: pytest.Pytester) -> None:
     run_inner(shop_repo).assert_outcomes(passed=2)
 
 
-def test_python_asset_exception(shop_repo: pytest.Pytester) -> None:
-    write_files(
-        shop_repo.path,
-        {
-            **WAREHOUSE_FILES,
-            "tests/test_boom.py": """
-                def test_reports(dbt_assets_materialize):
-                    result = dbt_assets_materialize(["exploding", "acme/raw/raw_customers"], raise_on_error=False)
-                    assert result.success is False
-                    assert result.materialized == ["acme/raw/raw_customers"]
-                    assert result.failures == ["step exploding raised ValueError: boom"]
-
-
-                def test_raises(dbt_assets_materialize):  # fails, on purpose
-                    dbt_assets_materialize(["exploding"])
-            """,
-        },
-    )
-    result = run_inner(shop_repo)
-    result.assert_outcomes(passed=1, failed=1)
-    result.stdout.fnmatch_lines(
-        ["*MaterializationError: Materialization failed:*", "*- step exploding raised ValueError: boom"]
-    )
-
-
-RUNS = 10
+RUNS = 5  # materializations in each of two sessions: every one writes, or compares with, the same bytes
 
 
 def test_summary_snapshot_is_byte_identical_across_runs(shop_repo: pytest.Pytester) -> None:
@@ -739,16 +725,22 @@ def test_summary_snapshot_is_byte_identical_across_runs(shop_repo: pytest.Pytest
                       - name: customer_id
                         data_tests: [unique]
             """,
-            "tests/test_snap.py": """
-                def test_snap(dbt_assets_materialize, dbt_assets_snapshot):
+            "tests/test_snap.py": f"""
+                import pytest
+
+
+                @pytest.mark.parametrize("run", range({RUNS}))
+                def test_snap(dbt_assets_materialize, dbt_assets_snapshot, run):
                     result = dbt_assets_materialize(raise_on_error=False)
                     assert result.summary(columns=True) == dbt_assets_snapshot
             """,
         },
     )
-    snapshot = shop_repo.path / "tests/__snapshots__/test_snap/test_snap.yaml"
-    run_inner(shop_repo, "--snapshot-update").assert_outcomes(passed=1)
-    first = snapshot.read_bytes()
+    folder = shop_repo.path / "tests/__snapshots__/test_snap"
+    run_inner(shop_repo, "--snapshot-update").assert_outcomes(passed=RUNS)
+    written = {path.name: path.read_bytes() for path in sorted(folder.glob("*.yaml"))}
+    assert sorted(written) == [f"test_snap[{run}].yaml" for run in range(RUNS)]
+    first = written["test_snap[0].yaml"]
     for expected in (
         "acme/raw/orders_snapshot:",
         "unique_customers_customer_id: passed",
@@ -758,6 +750,7 @@ def test_summary_snapshot_is_byte_identical_across_runs(shop_repo: pytest.Pytest
         assert expected.encode() in first
     # No temp paths (the compiled SQL path is left out); inner runs' basetemp is a sibling.
     assert str(shop_repo.path.parent).encode() not in first
-    for _ in range(RUNS - 1):
-        run_inner(shop_repo).assert_outcomes(passed=1)
-        assert snapshot.read_bytes() == first
+    assert set(written.values()) == {first}  # each materialization of the session wrote the same bytes
+    # A new session: each of its materializations matches them, and nothing is rewritten.
+    run_inner(shop_repo).assert_outcomes(passed=RUNS)
+    assert {path.name: path.read_bytes() for path in sorted(folder.glob("*.yaml"))} == written

@@ -10,6 +10,8 @@ import pytest
 
 from tests.repos import run_pytest, write_files
 
+pytestmark = pytest.mark.e2e
+
 # The user's conftest writes a model into the dbt project at import, i.e. after the plugin made
 # its manifest and before the first fixture: the temporary project must hold the files that
 # manifest was made from, not a later state of the tree.

@@ -14,84 +14,20 @@ from pathlib import Path
 
 import pytest
 
-from pytest_dbt_assets.components import find_dg_project
-from pytest_dbt_assets.settings import resolve_settings
-from tests.repos import SHOP_DBT_FILES, run_pytest, write_files
-from tests.test_components import (
-    DG_DEFINITIONS,
-    DG_PYPROJECT,
-    INSTALLED_PACKAGE_CONFTEST,
-    SCORES_PY,
-    run_one_test_guarded,
+from tests.e2e.test_components import run_one_test_guarded
+from tests.repos import (
+    FINANCE_DBT_FILES,
+    PLAIN_DEFINITIONS,
+    PROD_PROFILES,
+    SHOP_DBT_FILES,
+    guarded_user_env,
+    run_pytest,
     tree,
+    two_projects_files,
+    write_files,
 )
-from tests.test_isolation import PROD_PROFILES, guarded_user_env
 
-FINANCE_DBT_FILES: dict[str, str] = {
-    "dbt/finance/dbt_project.yml": """
-        name: finance
-        profile: finance_prod
-        models:
-          finance:
-            +materialized: table
-    """,
-    "dbt/finance/seeds/budgets.csv": """
-        customer_id,budget
-        1,10
-        2,2
-        3,8
-    """,
-    # shop's `orders` model, read as a source; the asset key ties it to shop's asset.
-    "dbt/finance/models/sources.yml": """
-        version: 2
-        sources:
-          - name: shop
-            schema: "{{ target.schema }}"
-            tables:
-              - name: orders
-                meta:
-                  dagster:
-                    asset_key: ["orders"]
-    """,
-    "dbt/finance/models/revenue.sql": """
-        select o.customer_id, sum(o.amount) as revenue, b.budget
-        from {{ source('shop', 'orders') }} o
-        join {{ ref('budgets') }} b using (customer_id)
-        group by o.customer_id, b.budget
-    """,
-    "dbt/finance/models/schema.yml": """
-        version: 2
-        models:
-          - name: revenue
-            columns:
-              - name: customer_id
-                data_tests: [unique]
-    """,
-}
-
-
-def component_yaml(folder: str) -> str:
-    return f"""
-        type: dagster_dbt.DbtProjectComponent
-
-        attributes:
-          project: '{{{{ context.project_root }}}}/dbt/{folder}'
-    """
-
-
-def two_projects_files() -> dict[str, str]:
-    return {
-        **{"dbt/" + name: content for name, content in SHOP_DBT_FILES.items()},
-        **FINANCE_DBT_FILES,
-        "pyproject.toml": DG_PYPROJECT,
-        "src/shop_dg/__init__.py": "",
-        "src/shop_dg/definitions.py": DG_DEFINITIONS,
-        "src/shop_dg/defs/__init__.py": "",
-        "src/shop_dg/defs/shop_dbt/defs.yaml": component_yaml("shop"),
-        "src/shop_dg/defs/finance_dbt/defs.yaml": component_yaml("finance"),
-        "src/shop_dg/defs/scores.py": SCORES_PY,
-        "conftest.py": INSTALLED_PACKAGE_CONFTEST,
-    }
+pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
@@ -107,30 +43,6 @@ def changed_outside_targets(before: dict[str, str], after: dict[str, str]) -> li
     changed = {path for path in before.keys() | after.keys() if before.get(path) != after.get(path)}
     return sorted(path for path in changed if not path.startswith(ignored) and "__pycache__" not in path)
 
-
-# --- discovery (pure) ---------------------------------------------------------------------------
-
-
-def test_each_dbt_component_names_its_dbt_project(tmp_path: Path) -> None:
-    write_files(tmp_path, two_projects_files())
-    found = find_dg_project(tmp_path)
-    assert found is not None
-    assert found.dbt_project_dirs == ((tmp_path / "dbt/finance").resolve(), (tmp_path / "dbt/shop").resolve())
-    settings = resolve_settings(rootdir=tmp_path, ini_dir=tmp_path, invocation_dir=tmp_path, cli={}, ini={})
-    assert settings.project_dirs == found.dbt_project_dirs
-    assert settings.project_dir == (tmp_path / "dbt/finance").resolve()
-    assert settings.definitions == "shop_dg.definitions:defs"
-
-
-def test_the_project_dir_key_still_picks_one_of_them(tmp_path: Path) -> None:
-    write_files(tmp_path, two_projects_files())
-    settings = resolve_settings(
-        rootdir=tmp_path, ini_dir=tmp_path, invocation_dir=tmp_path, cli={}, ini={"project_dir": "dbt/shop"}
-    )
-    assert settings.project_dirs == (tmp_path / "dbt/shop",)
-
-
-# --- end to end -----------------------------------------------------------------------------------
 
 TWO_PROJECTS_TEST = """
     import pytest
@@ -292,35 +204,6 @@ def test_several_projects_never_reach_the_user_profiles_or_tree(pytester: pytest
 
 # --- plain @dbt_assets: several folders in dbt_assets_project_dir ---------------------------------
 
-PLAIN_DEFINITIONS = """
-    from pathlib import Path
-
-    import dagster as dg
-    from dagster_dbt import DbtCliResource, DbtProject, dbt_assets
-
-    DBT = Path(__file__).parent.parent / "dbt"
-    shop = DbtProject(project_dir=DBT / "shop")
-    finance = DbtProject(project_dir=DBT / "finance")
-
-
-    @dbt_assets(manifest=shop.manifest_path, project=shop)
-    def shop_dbt_assets(context: dg.AssetExecutionContext, dbt_shop: DbtCliResource):
-        yield from dbt_shop.cli(["build"], context=context).stream()
-
-
-    @dbt_assets(manifest=finance.manifest_path, project=finance)
-    def finance_dbt_assets(context: dg.AssetExecutionContext, dbt_finance: DbtCliResource):
-        yield from dbt_finance.cli(["build"], context=context).stream()
-
-
-    defs = dg.Definitions(
-        assets=[shop_dbt_assets, finance_dbt_assets],
-        resources={
-            "dbt_shop": DbtCliResource(project_dir=shop),
-            "dbt_finance": DbtCliResource(project_dir=finance),
-        },
-    )
-"""
 
 PLAIN_INI = """
     [tool.pytest.ini_options]
@@ -366,26 +249,6 @@ def test_dbt_assets_of_two_projects_named_in_the_ini_file(pytester: pytest.Pytes
     assert changed_outside_targets(before, tree(pytester.path)) == []
     assert not (pytester.path / "dbt/shop/local_dev.duckdb").exists()
     assert not (pytester.path / "dbt/finance/local_dev.duckdb").exists()
-
-
-def test_project_dir_takes_several_folders(tmp_path: Path) -> None:
-    write_files(tmp_path, two_projects_files())
-
-    def resolve(cli: list[str] | None, ini: list[str] | str | None) -> tuple[Path, ...]:
-        return resolve_settings(
-            rootdir=tmp_path,
-            ini_dir=tmp_path / "dbt",
-            invocation_dir=tmp_path,
-            cli={"project_dir": cli},
-            ini={"project_dir": ini},
-        ).project_dirs
-
-    dbt = (tmp_path / "dbt").resolve()
-    assert resolve(None, ["shop", "finance"]) == (dbt / "shop", dbt / "finance")
-    assert resolve(None, "shop") == (dbt / "shop",)
-    # The flag, repeated, wins over the ini key; paths from where pytest was started.
-    assert resolve(["dbt/finance", "dbt/finance"], ["shop"]) == (dbt / "finance",)
-    assert resolve(None, []) == (dbt / "finance", dbt / "shop"), "unset: the components' projects"
 
 
 def test_several_folders_without_definitions_ask_for_them(pytester: pytest.Pytester) -> None:

@@ -8,99 +8,28 @@ dagster_dbt.DbtProjectComponent` make it, as a fresh clone has it: no `target/`,
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import pytest
 
-from pytest_dbt_assets.components import find_dg_project
-from pytest_dbt_assets.settings import resolve_settings
-from tests.repos import SHOP_DBT_FILES, run_pytest, write_files
-from tests.test_isolation import PROD_PROFILES, guarded_user_env
+from tests.repos import (
+    DG_PYPROJECT,
+    PROD_PROFILES,
+    SCORES_PY,
+    dg_files,
+    guarded_user_env,
+    run_pytest,
+    tree,
+    write_files,
+)
 
-DG_PYPROJECT = """
-    [project]
-    name = "shop_dg"
-    version = "0.1.0"
-    requires-python = ">=3.10,<3.14"
-    dependencies = ["dagster", "dagster-dbt", "dbt-duckdb"]
-
-    [build-system]
-    requires = ["hatchling"]
-    build-backend = "hatchling.build"
-
-    [tool.dg]
-    directory_type = "project"
-
-    [tool.dg.project]
-    root_module = "shop_dg"
-    registry_modules = ["shop_dg.components.*"]
-"""
-
-DG_DEFINITIONS = """
-    from pathlib import Path
-
-    from dagster import definitions, load_from_defs_folder
-
-
-    @definitions
-    def defs():
-        return load_from_defs_folder(path_within_project=Path(__file__).parent)
-"""
-
-DBT_COMPONENT_YAML = """
-    type: dagster_dbt.DbtProjectComponent
-
-    attributes:
-      project: '{{ context.project_root }}/shop'
-"""
-
-# A Python asset of the defs folder, downstream of a dbt model (the default translator's key).
-SCORES_PY = """
-    import dagster as dg
-
-
-    @dg.asset(deps=[dg.AssetKey("customers")], group_name="ml")
-    def customer_scores():
-        return dg.MaterializeResult(metadata={"dagster/row_count": 3})
-"""
-
-# The package is installed in the project's virtualenv (`uv sync`): here, src/ on sys.path
-# for the test modules that import it themselves.
-INSTALLED_PACKAGE_CONFTEST = """
-    import sys
-    from pathlib import Path
-
-    sys.path.insert(0, str(Path(__file__).parent / "src"))
-"""
-
-
-def dg_files(component_yaml: str = DBT_COMPONENT_YAML) -> dict[str, str]:
-    return {
-        **SHOP_DBT_FILES,
-        "pyproject.toml": DG_PYPROJECT,
-        "src/shop_dg/__init__.py": "",
-        "src/shop_dg/definitions.py": DG_DEFINITIONS,
-        "src/shop_dg/defs/__init__.py": "",
-        "src/shop_dg/defs/shop_dbt/defs.yaml": component_yaml,
-        "src/shop_dg/defs/scores.py": SCORES_PY,
-        "conftest.py": INSTALLED_PACKAGE_CONFTEST,
-    }
+pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
 def dg_repo(pytester: pytest.Pytester) -> pytest.Pytester:
     write_files(pytester.path, dg_files())
     return pytester
-
-
-def tree(root: Path) -> dict[str, str]:
-    """Relative path -> content hash of every file under ``root``."""
-    return {
-        str(path.relative_to(root)): hashlib.sha256(path.read_bytes()).hexdigest()
-        for path in sorted(root.rglob("*"))
-        if path.is_file()
-    }
 
 
 def changed_outside_target(before: dict[str, str], after: dict[str, str]) -> list[str]:
@@ -110,69 +39,6 @@ def changed_outside_target(before: dict[str, str], after: dict[str, str]) -> lis
     changed = {path for path in before.keys() | after.keys() if before.get(path) != after.get(path)}
     return sorted(path for path in changed if not path.startswith(ignored) and "__pycache__" not in path)
 
-
-# --- discovery (pure) ---------------------------------------------------------------------------
-
-
-def test_a_dg_project_names_its_definitions_and_dbt_project(tmp_path: Path) -> None:
-    write_files(tmp_path, dg_files())
-    found = find_dg_project(tmp_path)
-    assert found is not None
-    assert found.definitions == "shop_dg.definitions:defs"
-    assert found.code_dir == tmp_path / "src"
-    assert found.dbt_project_dirs == ((tmp_path / "shop").resolve(),)
-    settings = resolve_settings(rootdir=tmp_path, ini_dir=tmp_path, invocation_dir=tmp_path, cli={}, ini={})
-    assert settings.definitions == "shop_dg.definitions:defs"
-    assert settings.project_dir == (tmp_path / "shop").resolve()
-
-
-def test_dg_toml_and_a_project_dir_mapping_relative_to_defs_yaml(tmp_path: Path) -> None:
-    files = dg_files(
-        """
-        type: dagster_dbt.DbtProjectComponent
-        attributes:
-          project:
-            project_dir: ../../../../shop
-            target: prod
-        """
-    )
-    del files["pyproject.toml"]
-    files["dg.toml"] = """
-        directory_type = "project"
-
-        [project]
-        root_module = "shop_dg"
-    """
-    write_files(tmp_path, files)
-    found = find_dg_project(tmp_path)
-    assert found is not None
-    assert found.config_file == tmp_path / "dg.toml"
-    assert found.dbt_project_dirs == ((tmp_path / "shop").resolve(),)
-
-
-def test_ini_keys_win_over_the_dg_project(tmp_path: Path) -> None:
-    write_files(tmp_path, {**dg_files(), "other/dbt_project.yml": "name: other\n"})
-    settings = resolve_settings(
-        rootdir=tmp_path,
-        ini_dir=tmp_path,
-        invocation_dir=tmp_path,
-        cli={},
-        ini={"project_dir": "other", "definitions": "mine.defs:defs"},
-    )
-    assert settings.project_dir == tmp_path / "other"
-    assert settings.definitions == "mine.defs:defs"
-
-
-def test_several_dbt_components_each_bring_their_dbt_project(tmp_path: Path) -> None:
-    files = dg_files()
-    files["src/shop_dg/defs/other_dbt/defs.yaml"] = DBT_COMPONENT_YAML.replace("/shop'", "/other'")
-    files["other/dbt_project.yml"] = "name: other\n"
-    write_files(tmp_path, files)
-    settings = resolve_settings(rootdir=tmp_path, ini_dir=tmp_path, invocation_dir=tmp_path, cli={}, ini={})
-    assert settings.project_dirs == ((tmp_path / "other").resolve(), (tmp_path / "shop").resolve())
-
-
-# --- end to end -----------------------------------------------------------------------------------
 
 GRAPH_AND_RUN_TEST = """
     import dagster as dg

@@ -18,6 +18,8 @@ import pytest
 
 from tests.repos import SHOP_INI, run_pytest, write_files
 
+pytestmark = pytest.mark.e2e
+
 SEGMENT_FILES: dict[str, str] = {
     "data/crm/segments.csv": """
         customer_id,segment
@@ -90,11 +92,10 @@ def segments_repo(shop_repo: pytest.Pytester) -> pytest.Pytester:
     return shop_repo
 
 
-def test_a_mart_on_the_baseline_equals_the_mart_built_from_scratch(segments_repo: pytest.Pytester) -> None:
-    write_files(
-        segments_repo.path,
-        {
-            "tests/test_marts.py": """
+# A mart built on the baseline equals the mart built from scratch (test_marts.py); what the
+# baseline refuses (test_refused.py, two of its tests fail on purpose). One session, one baseline.
+MART_FILES: dict[str, str] = {
+    "tests/test_marts.py": """
                 import pytest
 
                 from dump import dump
@@ -112,32 +113,11 @@ def test_a_mart_on_the_baseline_equals_the_mart_built_from_scratch(segments_repo
                 def test_call_argument(dbt_assets_materialize, dbt_assets_project):
                     dump("argument", dbt_assets_project, dbt_assets_materialize(dbt_select="customer_segments", baseline=True))
             """,
-            "tests/conftest.py": "import sys, pathlib\nsys.path.insert(0, str(pathlib.Path(__file__).parent))\n",
-        },
-    )
-    segments_repo.runpytest().assert_outcomes(passed=3)
-    on_baseline, scratch, argument = (
-        json.loads((segments_repo.path / f"{name}.json").read_text()) for name in ("baseline", "scratch", "argument")
-    )
-    mart = "acme/marts/customer_segments"
-    # The same table: rows, columns and types, and the mart's dbt tests with the same results.
-    assert scratch["rows"] == [[1, "Ann", 2, "gold"], [2, "Bob", 1, "silver"], [3, "Cy", 1, "gold"]]
-    assert on_baseline["rows"] == argument["rows"] == scratch["rows"]
-    assert on_baseline["columns"] == argument["columns"] == scratch["columns"]
-    assert len(scratch["checks"]) == 3 and set(scratch["checks"].values()) == {"passed"}
-    assert on_baseline["checks"] == argument["checks"] == scratch["checks"]
-    # What the test built, and only that: no upstream asset, no upstream check.
-    assert on_baseline["materialized"] == argument["materialized"] == [mart]
-    assert list(on_baseline["row_counts"]) == [mart] and on_baseline["row_counts"][mart] == 3
-    assert on_baseline["summary"]["checks"] == scratch["checks"]
-    assert len(scratch["materialized"]) == 7 and mart in scratch["materialized"]
+    "tests/conftest.py": "import sys, pathlib\nsys.path.insert(0, str(pathlib.Path(__file__).parent))\n",
+}
 
-
-def test_what_the_baseline_refuses(segments_repo: pytest.Pytester) -> None:
-    write_files(
-        segments_repo.path,
-        {
-            "tests/test_refused.py": """
+REFUSED_FILES: dict[str, str] = {
+    "tests/test_refused.py": """
                 import pytest
 
                 from pytest_dbt_assets.errors import BaselineError
@@ -171,10 +151,31 @@ def test_what_the_baseline_refuses(segments_repo: pytest.Pytester) -> None:
                 def test_not_a_bool(dbt_assets_materialize):
                     dbt_assets_materialize(dbt_select="customer_segments")
             """,
-        },
-    )
+}
+
+
+def test_a_mart_on_the_baseline_equals_the_mart_built_from_scratch_and_what_it_refuses(
+    segments_repo: pytest.Pytester,
+) -> None:
+    write_files(segments_repo.path, {**MART_FILES, **REFUSED_FILES})
     result = segments_repo.runpytest("-s", "-p", "no:randomly")
-    result.assert_outcomes(passed=2, failed=2)
+    result.assert_outcomes(passed=5, failed=2)
+    on_baseline, scratch, argument = (
+        json.loads((segments_repo.path / f"{name}.json").read_text()) for name in ("baseline", "scratch", "argument")
+    )
+    mart = "acme/marts/customer_segments"
+    # The same table: rows, columns and types, and the mart's dbt tests with the same results.
+    assert scratch["rows"] == [[1, "Ann", 2, "gold"], [2, "Bob", 1, "silver"], [3, "Cy", 1, "gold"]]
+    assert on_baseline["rows"] == argument["rows"] == scratch["rows"]
+    assert on_baseline["columns"] == argument["columns"] == scratch["columns"]
+    assert len(scratch["checks"]) == 3 and set(scratch["checks"].values()) == {"passed"}
+    assert on_baseline["checks"] == argument["checks"] == scratch["checks"]
+    # What the test built, and only that: no upstream asset, no upstream check.
+    assert on_baseline["materialized"] == argument["materialized"] == [mart]
+    assert list(on_baseline["row_counts"]) == [mart] and on_baseline["row_counts"][mart] == 3
+    assert on_baseline["summary"]["checks"] == scratch["checks"]
+    assert len(scratch["materialized"]) == 7 and mart in scratch["materialized"]
+
     out = result.stdout.str()
     assert (
         "LATER: dbt_assets_materialize(baseline=False) in a later call of this test: the test's database "

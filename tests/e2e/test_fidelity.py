@@ -11,7 +11,9 @@ import pytest
 
 from tests.repos import write_files
 
-ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
 
 FIDELITY_TEST = """
     import pytest

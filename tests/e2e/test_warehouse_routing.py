@@ -11,6 +11,8 @@ from tests.repos import SHOP_DAGSTER_FILES, write_files
 pytest.importorskip("dagster_duckdb")
 pytest.importorskip("dagster_duckdb_pandas")
 
+pytestmark = pytest.mark.e2e
+
 RESOURCES = """
 import duckdb
 import pandas as pd

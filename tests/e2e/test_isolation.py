@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -11,62 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.repos import MATERIALIZE_MARTS_TEST, run_pytest, write_files
+from tests.repos import MATERIALIZE_MARTS_TEST, PROD_PROFILES, guarded_user_env, run_pytest, write_files
 
-# Installed in every Python process of the inner run (pytest and the dbt subprocesses) through
-# PYTHONPATH: any TCP/UDP connection is recorded to a file and refused.
-SOCKET_GUARD = """
-    import os
-    import socket
-
-    _connect = socket.socket.connect
-
-    def _guarded(self, address):
-        if self.family in (socket.AF_INET, socket.AF_INET6):
-            with open(os.environ["SOCKET_GUARD_LOG"], "a") as log:
-                log.write(f"{os.getpid()} {address!r}\\n")
-            raise ConnectionRefusedError(f"socket guard: no network in tests ({address!r})")
-        return _connect(self, address)
-
-    socket.socket.connect = _guarded
-"""
-
-PROD_PROFILES = """
-    shop_prod:
-      target: prod
-      outputs:
-        prod:
-          type: postgres
-          host: warehouse.invalid
-          port: 5432
-          user: etl
-          password: secret
-          dbname: prod
-          schema: analytics
-          threads: 4
-        local:
-          type: duckdb
-          path: local_dev.duckdb
-"""
-
-
-def guarded_user_env(tmp_path: Path, profiles: str) -> tuple[dict[str, str], Path, Path]:
-    """The environment of a fresh-interpreter run in which every TCP/UDP connection is refused
-    and logged (SOCKET_GUARD), with a HOME holding the user's own ``~/.dbt/profiles.yml``.
-    Returns the environment, the connections log and the home folder."""
-    guard_dir = tmp_path / "guard"
-    write_files(guard_dir, {"sitecustomize.py": SOCKET_GUARD})
-    log = tmp_path / "connections.log"
-    home = tmp_path / "home"
-    write_files(home, {".dbt/profiles.yml": profiles})
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(guard_dir), os.environ.get("PYTHONPATH", "")]),
-        "SOCKET_GUARD_LOG": str(log),
-        "HOME": str(home),
-    }
-    return env, log, home
-
+pytestmark = pytest.mark.e2e
 
 # The worst case: the user's profile also has a target named like the plugin's.
 PROD_PROFILES_WITH_PLUGIN_TARGET_NAME = (

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.repos import SHOP_DAGSTER_FILES, SHOP_INI, write_files
-from tests.test_isolation import SOCKET_GUARD
+from tests.repos import SHOP_DAGSTER_FILES, SHOP_INI, SOCKET_GUARD, write_files
+
+pytestmark = pytest.mark.e2e
 
 # Added to test_isolation's socket guard: a name lookup is the first step of any download.
 NAME_LOOKUP_GUARD = """

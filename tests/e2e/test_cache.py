@@ -1,0 +1,114 @@
+"""The manifest cache: warm sessions do not parse; stale or damaged entries are rebuilt."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from pytest_dbt_assets.cache import (
+    read_entry,
+)
+from tests.repos import write_files
+
+pytestmark = pytest.mark.e2e
+
+GRAPH_TEST = """
+    def test_graph(dbt_asset_graph):
+        assert "acme/marts/customers" in dbt_asset_graph.keys
+"""
+
+# Makes any dbt parse in the session fail loudly: the run passes only from the cache.
+NO_PARSE_CONFTEST = """
+    import pytest_dbt_assets.manifest as manifest
+
+    _real = manifest.parse_project
+
+    def _refuse(project):
+        raise AssertionError("dbt parse ran, the cache was not used")
+
+    def pytest_configure(config):
+        manifest.parse_project = _refuse
+
+    def pytest_unconfigure(config):  # inner runs share this process with the next tests
+        manifest.parse_project = _real
+"""
+
+
+def _entries(repo: pytest.Pytester) -> list[Path]:
+    return sorted((repo.path / "shop/target/dbt_assets_cache").glob("*.json"))
+
+
+def test_warm_session_runs_no_parse_and_a_changed_or_damaged_entry_parses_again(shop_repo: pytest.Pytester) -> None:
+    write_files(shop_repo.path, {"tests/test_graph.py": GRAPH_TEST})
+    shop_repo.runpytest().assert_outcomes(passed=1)
+    [entry] = _entries(shop_repo)
+    # Warm: the session passes from the cache alone.
+    write_files(shop_repo.path, {"tests/conftest.py": NO_PARSE_CONFTEST})
+    shop_repo.runpytest().assert_outcomes(passed=1)
+    (shop_repo.path / "tests/conftest.py").unlink()
+
+    # Same checksum, damaged content: as if a disk or a tool had changed it.
+    envelope = json.loads(entry.read_text())
+    envelope["manifest"] = envelope["manifest"].replace("customers", "clients")
+    entry.write_text(json.dumps(envelope))
+    shop_repo.runpytest().assert_outcomes(passed=1)
+    # Half-written: cut in the middle.
+    entry.write_text(entry.read_text()[: len(entry.read_text()) // 2])
+    shop_repo.runpytest().assert_outcomes(passed=1)
+    assert read_entry(entry, entry.stem) is not None
+    assert _entries(shop_repo) == [entry]
+
+    # A changed project file: parsed again, into a second entry.
+    write_files(shop_repo.path, {"shop/models/marts/refunds.sql": "select 1 as id"})
+    write_files(
+        shop_repo.path,
+        {
+            "tests/test_graph.py": GRAPH_TEST
+            + """
+    def test_new_model(dbt_asset_graph):
+        assert "acme/marts/refunds" in dbt_asset_graph.keys
+    """
+        },
+    )
+    shop_repo.runpytest().assert_outcomes(passed=2)
+    assert len(_entries(shop_repo)) == 2
+
+
+SEED_ROWS_TEST = """
+    def test_seeds_load(dbt_assets_materialize, dbt_assets_project):
+        assert dbt_assets_materialize(dbt_select="+customers +orders").success
+        assert dbt_assets_project.query("select count(*) from raw_customers") == [(3,)]
+"""
+
+
+def test_worker_starts_from_the_start_up_parse_also_of_a_deleted_session(shop_repo: pytest.Pytester) -> None:
+    """The dbt worker does not parse the project a second time: it starts from the partial-parse
+    file of the parse the plugin made at start-up (cached beside the manifest), dbt accepts it,
+    and seeds still load from the session's folder (dbt keeps their absolute path). A later
+    session (its manifest from the cache, no parse at start-up) starts from the partial-parse
+    file the first session's start-up parse cached, after that session's folder is gone."""
+    import shutil
+
+    from pytest_dbt_assets.dbt.partial_parse import CACHE_NOTE
+
+    write_files(shop_repo.path, {"tests/test_seeds.py": SEED_ROWS_TEST})
+    first, second = shop_repo.path / "first", shop_repo.path / "second"
+    shop_repo.runpytest(f"--basetemp={first}").assert_outcomes(passed=1)
+    [note] = first.rglob(CACHE_NOTE)
+    first_note = note.read_text()
+    made_in, verdict, source = first_note.splitlines()
+    assert made_in.startswith("made in ") and "pytest-dbt-assets-" in made_in
+    assert not Path(made_in.removeprefix("made in ")).exists()  # the start-up copy became the session's
+    assert (verdict, source) == ("used by dbt", "from the plugin's start-up parse")
+    # dbt accepted it, so the worker cached no parse of its own
+    assert not list((shop_repo.path / "shop/target/dbt_assets_cache/partial_parse").glob("*.msgpack"))
+    cached = sorted((shop_repo.path / "shop/target/dbt_assets_cache/early_parse").glob("*.msgpack"))
+    assert len(cached) == 1
+
+    shutil.rmtree(first)
+    shop_repo.runpytest(f"--basetemp={second}").assert_outcomes(passed=1)
+    [note] = second.rglob(CACHE_NOTE)
+    assert note.read_text() == first_note  # made in the first session's start-up copy
+    assert note.read_text().splitlines()[1] == "used by dbt"
