@@ -20,6 +20,10 @@ class DbtAssetsError(Exception):
     def __init__(self, *args: object) -> None:
         super().__init__(*(strip_ansi(arg) if isinstance(arg, str) else arg for arg in args))
 
+    def headline(self) -> str:
+        """One line for pytest's short summary (``FAILED ... - ``): the message's first line."""
+        return next((line.strip() for line in str(self).splitlines() if line.strip()), type(self).__name__)
+
 
 class ProjectNotFoundError(DbtAssetsError):
     """The configured folder holds no dbt_project.yml."""
@@ -63,6 +67,14 @@ class MaterializationError(DbtAssetsError):
     def __init__(self, message: str, failures: list[str]) -> None:
         super().__init__(message)
         self.failures = [strip_ansi(line) for line in failures]
+
+    def headline(self) -> str:
+        """The first failure, with how many more there are."""
+        if not self.failures:
+            return super().headline()
+        first = self.failures[0].splitlines()[0]
+        more = len(self.failures) - 1
+        return first + (f" (and {more} more)" if more else "")
 
 
 class MissingSourceError(SourceDataError, MaterializationError):

@@ -16,11 +16,13 @@ from pytest_dbt_assets.errors import MaterializationError, MissingSourceError, s
 from pytest_dbt_assets.failures import (
     command_failures,
     dbt_failures,
+    failure_message,
     read_run_results,
     step_failures,
     without_temp_paths,
 )
 from pytest_dbt_assets.project import DbtAssetsProject
+from pytest_dbt_assets.quiet import dbt_echo_kept_in, upstream_notes_dropped, user_lines_logger
 from pytest_dbt_assets.relocate import relocate_resources, stop_invocations
 from pytest_dbt_assets.selection import (
     DbtNodes,
@@ -149,7 +151,7 @@ def materialize_assets(
     if raise_on_error and not materialization.success:
         hints = [line for line in materialization.failures if line.startswith("dbt source ")]
         others = [line for line in materialization.failures if line not in hints]
-        message = "Materialization failed:\n" + "\n".join(f"- {line}" for line in others)
+        message = failure_message(others, materialization.result)
         if hints:
             raise MissingSourceError("\n".join(hints) + "\n" + message, materialization.failures)
         raise MaterializationError(message, materialization.failures)
@@ -243,8 +245,6 @@ def _run(
     """One in-process Dagster run of ``selection`` with every dbt resource moved to ``project``:
     the run's result and its runs folder. A dbt process being stopped may still hold the test
     database: wait for it (:func:`database.wait_until_free`) before reading the database."""
-    from dagster import materialize
-
     runs_dir = project.target_dir / "dbt_assets_runs" / f"run-{next(_run_numbers)}"
     backend = project.backend
     bound = relocate_resources(
@@ -263,22 +263,37 @@ def _run(
             dbt_environment(backend.dbt_environment(project.duckdb_path)),
             backend.serving(project.duckdb_path, allowed=project.sandbox),
         ):
-            result = materialize(
-                assets,  # type: ignore[arg-type]
-                selection=selection,
-                resources=bound,
-                partition_key=partition_key,
-                raise_on_error=False,
-                # Dagster logs every event at DEBUG to the console; pytest would capture ~100
-                # lines per run and show them on failure, where `failures` already says it all.
-                run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
-            )
+            result = _execute(assets, selection, bound, partition_key, runs_dir)
     finally:
         # A step that failed while dbt was still running (Dagster rejected one of its
         # events) leaves dbt holding the database: stop it before anything opens the file.
         stop_invocations(runs_dir)
         release_duckdb()
     return result, runs_dir
+
+
+def _execute(
+    assets: Sequence[Any], selection: Any, resources: Mapping[str, Any], partition_key: str | None, runs_dir: Path
+) -> ExecuteInProcessResult:
+    """``dagster.materialize`` with the run's loggers chosen: a failed test shows the user's own
+    log lines once, not Dagster's events (a failed step's stack trace twice) nor dbt's echoed
+    output (kept in ``runs_dir``), since `failures` tells what failed."""
+    from dagster import Definitions, define_asset_job
+
+    job_name = "dbt_assets_materialize"
+    defs = Definitions(
+        jobs=[define_asset_job(job_name, selection=selection)],
+        assets=assets,
+        resources=resources,
+        loggers={"console": user_lines_logger()},
+    )
+    with dbt_echo_kept_in(runs_dir / "dbt-output.log"), upstream_notes_dropped():
+        return defs.resolve_job_def(job_name).execute_in_process(
+            # A job's logger runs only when the run's config names it.
+            run_config={"loggers": {"console": {}}},
+            partition_key=partition_key,
+            raise_on_error=False,
+        )
 
 
 def selected_relations(nodes: DbtNodes, selected: set[AssetKey]) -> list[tuple[str, str, str]]:

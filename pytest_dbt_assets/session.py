@@ -118,6 +118,7 @@ class DbtAssetsSession:
         finally:
             compat.forget_dagster_dbt_manifests()
         self._prepare_other_projects()
+        self._point_dbt_projects_at_own_manifests()
 
     def _prepare_other_projects(self) -> None:
         """:meth:`start`'s parse for each further dbt project of the code location (several
@@ -169,6 +170,19 @@ class DbtAssetsSession:
             self._early_workdir = None
         while self._cleanups:
             self._cleanups.pop()()
+
+    def _point_dbt_projects_at_own_manifests(self) -> None:
+        """A ``target/manifest.json`` the plugin could not write (a read-only checkout): the
+        user's ``DbtProject`` of that project reads the plugin's manifest instead."""
+        from pytest_dbt_assets.user_manifest import point_dbt_projects_at
+
+        unwritten = {
+            prepared.user_manifest: prepared.user_text
+            for prepared in (self.prepared, *self.prepared_others.values())
+            if prepared is not None and not isinstance(prepared, DbtAssetsError) and prepared.user_manifest_problem
+        }
+        if unwritten:
+            self._cleanups.append(point_dbt_projects_at(unwritten))
 
     @property
     def cache_problem(self) -> str | None:
