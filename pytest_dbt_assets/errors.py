@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 # CSI sequences (colours, cursor moves) and the bare `[32m` left when a log drops the ESC.
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-_]|\[[0-9][0-9;]{0,11}m")
@@ -19,6 +20,10 @@ class DbtAssetsError(Exception):
 
     def __init__(self, *args: object) -> None:
         super().__init__(*(strip_ansi(arg) if isinstance(arg, str) else arg for arg in args))
+
+    def headline(self) -> str:
+        """One line for pytest's short summary (``FAILED ... - ``): the message's first line."""
+        return next((line.strip() for line in str(self).splitlines() if line.strip()), type(self).__name__)
 
 
 class ProjectNotFoundError(DbtAssetsError):
@@ -64,17 +69,31 @@ class MaterializationError(DbtAssetsError):
         super().__init__(message)
         self.failures = [strip_ansi(line) for line in failures]
 
+    def headline(self) -> str:
+        """The first failure, with how many more there are."""
+        if not self.failures:
+            return super().headline()
+        first = self.failures[0].splitlines()[0]
+        more = len(self.failures) - 1
+        return first + (f" (and {more} more)" if more else "")
+
 
 class MissingSourceError(SourceDataError, MaterializationError):
     """dbt failed reading a source that has no data; the message says the three ways to give it."""
 
 
-def materialization_error(failures: list[str]) -> MaterializationError:
+def materialization_error(failures: list[str], raised_at: Mapping[str, str] | None = None) -> MaterializationError:
     """The error of a materialization that failed with ``failures``: a
-    :class:`MissingSourceError` (its hints first) when dbt read a source that has no data."""
+    :class:`MissingSourceError` (its hints first) when dbt read a source that has no data.
+    ``raised_at`` (step key -> where its exception was raised) goes under that step's line."""
     hints = [line for line in failures if line.startswith("dbt source ")]
     others = [line for line in failures if line not in hints]
-    message = "Materialization failed:\n" + "\n".join(f"- {line}" for line in others)
+    places = {f"step {step} raised ": where for step, where in (raised_at or {}).items()}
+    lines = [
+        f"- {line}" + next((where for prefix, where in places.items() if line.startswith(prefix)), "")
+        for line in others
+    ]
+    message = "Materialization failed:\n" + "\n".join(lines)
     if hints:
         return MissingSourceError("\n".join(hints) + "\n" + message, failures)
     return MaterializationError(message, failures)

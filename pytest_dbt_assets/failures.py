@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import re
 import textwrap
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -231,26 +231,44 @@ def step_failures(
     dbt tests with one name on one model (one Dagster check output given twice) are named,
     from ``check_outputs`` (output name -> (asset key, check name), see ``selection.Plan``)."""
     lines: list[str] = []
-    for event in result.all_events:
-        if not event.is_step_failure:
-            continue
-        error = event.step_failure_data.error
-        root = error
-        while root is not None and root.cause is not None:
-            root = root.cause
-        if root is None:
-            continue
+    for step_key, root in _root_errors(result):
         text = strip_ansi(_exception_text(root))
         duplicate = _DUPLICATE_OUTPUT.search(text)
         if duplicate and check_outputs is not None:
-            lines.append(_duplicate_check_text(check_outputs, manifest or {}, event.step_key, duplicate.group(1), text))
+            lines.append(_duplicate_check_text(check_outputs, manifest or {}, step_key, duplicate.group(1), text))
         elif is_dbt_cli_error(root.cls_name):
             if has_dbt_detail:
                 continue
-            lines.append(f"dbt failed in step {event.step_key}: {text}")
+            lines.append(f"dbt failed in step {step_key}: {text}")
         else:
-            lines.append(f"step {event.step_key} raised {root.cls_name}: {text}")
+            lines.append(f"step {step_key} raised {root.cls_name}: {text}")
     return lines
+
+
+def _root_errors(result: Any) -> Iterator[tuple[str, Any]]:
+    """Each failed step's key and the innermost error of its chain."""
+    for event in result.all_events:
+        if event.is_step_failure:
+            root = event.step_failure_data.error
+            while root is not None and root.cause is not None:
+                root = root.cause
+            if root is not None:
+                yield event.step_key, root
+
+
+def where_raised(result: Any) -> dict[str, str]:
+    """Failed step key -> where its Python exception was raised, for the raised error's text
+    (Dagster's own stack trace is not shown; ``failures`` keeps one line each)."""
+    return {key: place for key, root in _root_errors(result) if (place := _raised_at(root.stack))}
+
+
+def _raised_at(stack: Sequence[str]) -> str:
+    """Where a Python asset's exception was raised (the innermost frame: the user's code, or
+    the library it called), as Python's traceback prints it; Dagster's own stack trace is not
+    shown."""
+    if not stack:
+        return ""
+    return "\n  raised at:\n" + textwrap.indent(stack[-1].rstrip("\n"), "  ")
 
 
 def _duplicate_check_text(

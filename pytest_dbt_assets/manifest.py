@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +72,11 @@ class PreparedManifest:
     def user_manifest(self) -> Path:
         return self.source_dir / USER_MANIFEST
 
+    @property
+    def user_text(self) -> str:
+        """The manifest as the user's tree holds it: paths in the user's project."""
+        return self.text.replace(PLACEHOLDER, str(self.source_dir))
+
     def install(self, project: DbtAssetsProject) -> dict[str, Any]:
         """Give ``project`` (a copy of ``source_dir``) this manifest: no dbt parse."""
         text = self.text.replace(PLACEHOLDER, str(project.project_dir))
@@ -134,15 +139,14 @@ def prepare_manifest(source_dir: Path, workdir: Path | None = None, backend: Bac
     finally:
         if kept is None:
             shutil.rmtree(workdir, ignore_errors=True)
-    user_text = text.replace(PLACEHOLDER, str(source_dir))
-    return PreparedManifest(
+    prepared = PreparedManifest(
         source_dir=source_dir,
         text=text,
         cache_problem=cache_problem,
-        user_manifest_problem=_replace_user_manifest(source_dir / USER_MANIFEST, user_text),
         copy=kept,
         early_parse=early_parse if cache_problem is None else None,
     )
+    return replace(prepared, user_manifest_problem=_replace_user_manifest(prepared.user_manifest, prepared.user_text))
 
 
 def _keep_partial_parse(project: DbtAssetsProject, cache_dir: Path, key: str) -> None:
@@ -205,8 +209,9 @@ def _replace_user_manifest(path: Path, text: str) -> str | None:
         effect = "they would be built from that old manifest"
     return (
         f"{path} {state}, and the plugin cannot replace it: {path.parent} cannot be written ({reason}). "
-        f"Your Dagster modules read that file at import, so {effect}. "
-        f"Make {path.parent} writable (e.g. mount a writable volume on it in a read-only container), "
+        f"Your Dagster modules read that file at import by its path, so {effect} (a `DbtProject` of the "
+        "project needs none of this: the plugin points it at its own manifest). "
+        f"Use `DbtProject(...).manifest_path`, or make {path.parent} writable (e.g. mount a writable volume on it in a read-only container), "
         "or run pytest once on a writable checkout before the tree becomes read-only: the plugin then "
         "writes its manifest there and later sessions only read it."
     )

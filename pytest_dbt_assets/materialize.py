@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dagster import AssetCheckSeverity, AssetSelection, Definitions, ExecuteInProcessResult, materialize
+from dagster import AssetCheckSeverity, AssetSelection, Definitions, ExecuteInProcessResult, define_asset_job
 
 from pytest_dbt_assets.database import describe_relations, has_data, load_sources, wait_until_free
 from pytest_dbt_assets.dbt.runner import dbt_environment, release_duckdb
@@ -27,10 +27,12 @@ from pytest_dbt_assets.failures import (
     dbt_failures,
     read_run_results,
     step_failures,
+    where_raised,
     without_temp_paths,
 )
 from pytest_dbt_assets.mermaid import flowchart
 from pytest_dbt_assets.project import DbtAssetsProject
+from pytest_dbt_assets.quiet import dbt_echo_kept_in, upstream_notes_dropped, user_lines_logger
 from pytest_dbt_assets.relocate import relocate_resources
 from pytest_dbt_assets.selection import Plan, plan_run
 
@@ -92,7 +94,9 @@ class Materialization:
     def error(self) -> MaterializationError | None:
         """The error to raise for this materialization: None when it succeeded, else one
         naming each failure (see :func:`errors.materialization_error`)."""
-        return None if self.success else materialization_error(self.failures)
+        if self.success:
+            return None
+        return materialization_error(self.failures, where_raised(self.result) if self.result is not None else None)
 
 
 def materialize_plan(
@@ -236,22 +240,35 @@ def _run(
             dbt_environment(backend.dbt_environment(project.duckdb_path)),
             backend.serving(project.duckdb_path, allowed=project.sandbox),
         ):
-            result = materialize(
-                assets,  # type: ignore[arg-type]
-                selection=selection,
-                resources=bound,
-                partition_key=partition_key,
-                raise_on_error=False,
-                # Dagster logs every event at DEBUG to the console; pytest would capture ~100
-                # lines per run and show them on failure, where `failures` already says it all.
-                run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
-            )
+            result = _execute(assets, selection, bound, partition_key, runs_dir)
     finally:
         # A step that failed while dbt was still running (Dagster rejected one of its
         # events) leaves dbt holding the database: stop it before anything opens the file.
         invocations.stop()
         release_duckdb()
     return result, runs_dir
+
+
+def _execute(
+    assets: Sequence[Any], selection: Any, resources: Mapping[str, Any], partition_key: str | None, runs_dir: Path
+) -> ExecuteInProcessResult:
+    """``dagster.materialize`` with the run's loggers chosen: a failed test shows the user's own
+    log lines once, not Dagster's events (a failed step's stack trace twice) nor dbt's echoed
+    output (kept in ``runs_dir``), since `failures` tells what failed."""
+    job_name = "dbt_assets_materialize"
+    defs = Definitions(
+        jobs=[define_asset_job(job_name, selection=selection)],
+        assets=assets,
+        resources=resources,
+        loggers={"console": user_lines_logger()},
+    )
+    with dbt_echo_kept_in(runs_dir / "dbt-output.log"), upstream_notes_dropped():
+        return defs.resolve_job_def(job_name).execute_in_process(
+            # A job's logger runs only when the run's config names it.
+            run_config={"loggers": {"console": {}}},
+            partition_key=partition_key,
+            raise_on_error=False,
+        )
 
 
 def describe_result(

@@ -147,14 +147,21 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
-    """A failed snapshot comparison's short summary line (``-r``, ``FAILED ... - ``) starts
-    with the first change told in words."""
+    """The short summary line (``-r``, ``FAILED ... - ``) of a failed snapshot comparison starts
+    with the first change told in words; of a plugin error, with what failed."""
     report = yield
-    if report.failed and "dbt_assets_snapshot" in getattr(item, "fixturenames", ()):
+    crash = getattr(report.longrepr, "reprcrash", None)
+    if (
+        report.failed
+        and crash is not None
+        and call.excinfo is not None
+        and isinstance(call.excinfo.value, DbtAssetsError)
+    ):
+        crash.message = call.excinfo.value.headline()
+    elif report.failed and "dbt_assets_snapshot" in getattr(item, "fixturenames", ()):
         # syrupy (a quarter second) loads with the first snapshot, not with the plugin.
         from pytest_dbt_assets.snapshot import first_change
 
-        crash = getattr(report.longrepr, "reprcrash", None)
         change = first_change(str(report.longrepr))
         if crash is not None and change is not None:
             crash.message = f"What changed: {change}"

@@ -8,15 +8,22 @@ kept out of what pytest shows, where the plugin drives them:
 - log lines printed more than once: dbt's tracking library calls ``logging.basicConfig()`` when
   imported, so every Dagster log record was printed by that root handler too, and records of
   Dagster's own loggers reached pytest's log capture besides Dagster's console (three copies
-  of each line of a failed test's output).
+  of each line of a failed test's output);
+- what a materialization prints besides the user's own lines: dagster-dbt echoes each of dbt's
+  log lines to stdout (two lines per node built, kept in the run's folder instead, besides
+  dbt's own ``dbt.log``), and Dagster's console logs its events, a failed step's with its
+  stack trace twice (step and run failure), though the plugin's error already tells what failed.
 """
 
 from __future__ import annotations
 
 import logging
+import sys
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any
 
 # The packages whose own code raises them: Dagster and its integrations, dbt, the emulator.
 UPSTREAM_MODULES = r"(dagster(_\w+)?|dbt(_\w+)?|fakesnow|sqlglot(rs|c)?)(\..*)?$"
@@ -62,6 +69,87 @@ def dagster_logs_once() -> Iterator[None]:
         yield
     finally:
         base.propagate = propagate
+
+
+class _EchoDiverted:
+    """``sys.stdout`` with what dagster-dbt's own code writes to it diverted to a file; every
+    other write (the user's ``print``) goes through. The writer is the calling frame's module."""
+
+    def __init__(self, stream: IO[str], diverted: IO[str]) -> None:
+        self._stream = stream
+        self._diverted = diverted
+
+    def write(self, text: str) -> int:
+        caller = sys._getframe(1).f_globals.get("__name__", "")
+        target = self._diverted if caller.partition(".")[0] == "dagster_dbt" else self._stream
+        return target.write(text)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+@contextmanager
+def dbt_echo_kept_in(path: Path) -> Iterator[None]:
+    """Inside: dagster-dbt's echo of dbt's log lines goes to ``path``, not to the (captured)
+    stdout that a failed test prints."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    stdout = sys.stdout
+    with path.open("a", encoding="utf-8") as diverted:
+        sys.stdout = _EchoDiverted(stdout, diverted)  # type: ignore[assignment]
+        try:
+            yield
+        finally:
+            sys.stdout = stdout
+
+
+class _UserRecords(logging.Filter):
+    """Records of the user's own lines (``context.log``, ``get_dagster_logger()``): not Dagster's
+    events, and not dagster-dbt's notes ("Running dbt command: ...")."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        meta = getattr(record, "dagster_meta", None) or {}
+        if meta.get("dagster_event") is not None:
+            return False
+        record.step = meta.get("step_key") or meta.get("job_name") or ""
+        record.line = meta.get("orig_message", record.getMessage())
+        return True
+
+
+def _upstream_notes(record: logging.LogRecord) -> bool:
+    """False for dagster-dbt's own INFO notes; they reach Dagster's loggers as ``dagster.builtin``
+    records like the user's ``get_dagster_logger()`` lines, told apart by the file logging them."""
+    return record.levelno > logging.INFO or "dagster_dbt" not in Path(record.pathname).parts
+
+
+def _user_lines(_init_context: Any) -> logging.Logger:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(_UserRecords())
+    handler.setFormatter(logging.Formatter("%(step)s - %(levelname)s - %(line)s"))
+    # One per run and not registered, as Dagster builds its console logger: no handler piles up.
+    built = logging.Logger("dbt_assets_run", logging.INFO)  # noqa: LOG001
+    built.addHandler(handler)
+    return built
+
+
+def user_lines_logger() -> Any:
+    """A Dagster logger definition for the plugin's runs: one line per user log record on
+    stderr (``step - LEVEL - message``), and nothing of Dagster's own events."""
+    from dagster import LoggerDefinition
+
+    return LoggerDefinition(
+        _user_lines, description="The user's own log lines; Dagster's events are the plugin's to tell."
+    )
+
+
+@contextmanager
+def upstream_notes_dropped() -> Iterator[None]:
+    """Inside: dagster-dbt's INFO notes do not reach the run's loggers."""
+    builtin = logging.getLogger("dagster.builtin")
+    builtin.addFilter(_upstream_notes)
+    try:
+        yield
+    finally:
+        builtin.removeFilter(_upstream_notes)
 
 
 @contextmanager

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,6 +22,7 @@ from pytest_dbt_assets.errors import DbtAssetsError, ProjectNotFoundError, Sever
 from pytest_dbt_assets.owner import make_temp_folder
 from pytest_dbt_assets.quiet import quiet_upstream
 from pytest_dbt_assets.settings import Settings
+from pytest_dbt_assets.user_manifest import point_dbt_projects_at
 
 if TYPE_CHECKING:
     from pytest_dbt_assets.manifest import PreparedManifest
@@ -53,6 +54,7 @@ class Workspace:
         # How the test database is served (chosen by prepare()), or why it cannot be.
         self.backend: Backend | DbtAssetsError | None = None
         self.early_workdir: Path | None = None  # the folder of the copy prepare() parsed in
+        self._restore_dbt_project: Callable[[], None] | None = None
 
     def prepare(self) -> None:
         """Choose the backend and make each dbt project's ``target/manifest.json`` the
@@ -83,6 +85,19 @@ class Workspace:
                 self.prepared_others[project_dir] = error
             finally:
                 dagster_dbt_compat.forget_dagster_dbt_manifests()
+        self._point_dbt_projects_at_own_manifests()
+
+    def _point_dbt_projects_at_own_manifests(self) -> None:
+        """A ``target/manifest.json`` the plugin could not write (a read-only checkout): the
+        user's ``DbtProject`` of that project reads the plugin's manifest instead, until
+        :meth:`close`."""
+        unwritten = {
+            prepared.user_manifest: prepared.user_text
+            for prepared in (self.prepared, *self.prepared_others.values())
+            if prepared is not None and not isinstance(prepared, DbtAssetsError) and prepared.user_manifest_problem
+        }
+        if unwritten:
+            self._restore_dbt_project = point_dbt_projects_at(unwritten)
 
     @property
     def served_by(self) -> Backend | None:
@@ -161,10 +176,14 @@ class Workspace:
             shutil.rmtree(early_workdir, ignore_errors=True)
 
     def close(self) -> None:
-        """Remove the start-up parse's copy when no project took it. Safe to call twice."""
+        """Remove the start-up parse's copy when no project took it; ``DbtProject`` reads its
+        manifest where it did. Safe to call twice."""
         if self.early_workdir is not None:
             shutil.rmtree(self.early_workdir, ignore_errors=True)
             self.early_workdir = None
+        if self._restore_dbt_project is not None:
+            self._restore_dbt_project()
+            self._restore_dbt_project = None
 
 
 def _install_manifest(project: DbtAssetsProject, prepared: PreparedManifest | None) -> None:

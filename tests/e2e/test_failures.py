@@ -591,7 +591,8 @@ def test_a_failed_test_shows_each_log_line_once_without_colours_or_upstream_warn
     """dbt's tracking library installs a root log handler at import and Dagster's own loggers
     reached pytest's log capture as well as Dagster's console: each line was printed three
     times, dbt's with raw colour codes, and dagster-dbt's deprecation and beta warnings ended
-    in the summary. The user's own warning still does."""
+    in the summary. The user's own warning and log lines still do; what failed is told by the
+    plugin's error, with where the Python asset raised."""
     write_files(
         shop_repo.path,
         {
@@ -623,8 +624,12 @@ def test_a_failed_test_shows_each_log_line_once_without_colours_or_upstream_warn
     result = run_inner(shop_repo, "-W", "default")
     result.assert_outcomes(failed=1)
     output = result.stdout.str()
-    for mark in ("CONTEXT-MARK", "BUILTIN-MARK", "Running dbt command", "Completed successfully"):
+    for mark in ("CONTEXT-MARK", "BUILTIN-MARK"):
         assert output.count(mark) == 1, (mark, output)
+    # Not the user's: dagster-dbt's notes and echo of dbt's log, Dagster's events and stack traces.
+    for upstream in ("Running dbt command", "Completed successfully", "STEP_FAILURE", "Stack Trace"):
+        assert upstream not in output, (upstream, output)
+    assert 'noisy.py", line' in output and 'raise ValueError("boom")' in output  # where it was raised
     assert "\x1b[" not in output and "[32m" not in output and "[0m" not in output
     assert "BetaWarning" not in output and "AssetExecutionContext.op is deprecated" not in output
     assert "USER-MARK" in output  # the user's own warning stays

@@ -295,18 +295,28 @@ def test_read_only_tree(pytester: pytest.Pytester) -> None:
     if not _read_only_mounts_work(pytester.path / "probe"):
         pytest.skip("no read-only tree can be made here: `unshare -m` with a read-only bind mount is not permitted")
     repo = _fresh_copy(pytester, "ro")
+    before = _tree(repo)
 
-    # A fresh clone mounted read-only: the manifest cannot be written; one message, no traceback.
+    # A fresh clone mounted read-only, its Dagster code on `DbtProject`: the project reads the
+    # plugin's own manifest; it passes and nothing is written into the tree.
     run = _run_read_only(repo)
     output = run.stdout + run.stderr
-    assert run.returncode != 0
-    assert f"{repo}/target/manifest.json does not exist, and the plugin cannot replace it" in output
-    assert "Read-only file system" in output
-    assert "Make " + str(repo / "target") + " writable" in output
-    assert "Traceback" not in output and "OSError" not in output
+    assert run.returncode == 0, output
+    assert "2 passed" in run.stdout
+    assert "Traceback" not in output
+    assert _tree(repo) == before
+
+    # A changed model under a read-only, out-of-date target/: the changed model is the one built
+    # (the user's tests, written for the old one, fail on their own assertions).
+    assert run_pytest(repo / "shop_dagster", env=_env()).returncode == 0
+    write_files(repo, {"models/orders.sql": ORDERS_FROM_CUSTOMERS})
+    run = _run_read_only(repo)
+    output = run.stdout + run.stderr
+    assert "2 failed" in run.stdout and "assert 2 == 3" in run.stdout, output
+    assert "out of date" not in output and "Traceback" not in output
+    write_files(repo, {"models/orders.sql": DBT_FILES["models/orders.sql"]})
 
     # The plugin's manifest written by an earlier writable run, the cache gone: it runs, warned once.
-    assert run_pytest(repo / "shop_dagster", env=_env()).returncode == 0
     shutil.rmtree(repo / "target" / "dbt_assets_cache")
     run = _run_read_only(repo)
     output = run.stdout + run.stderr
@@ -315,7 +325,29 @@ def test_read_only_tree(pytester: pytest.Pytester) -> None:
     assert output.count("running without the manifest cache") == 1
     assert "Traceback" not in output
 
-    # A changed model under a read-only target/: the stale manifest is named, with the fix.
+
+def test_read_only_tree_with_a_literal_manifest_path(pytester: pytest.Pytester) -> None:
+    """A manifest named by its path cannot be pointed elsewhere: one message, with the fix."""
+    if not _read_only_mounts_work(pytester.path / "probe"):
+        pytest.skip("no read-only tree can be made here: `unshare -m` with a read-only bind mount is not permitted")
+    repo = _fresh_copy(pytester, "literal")
+    assets = repo / "shop_dagster" / "shop_dagster" / "assets.py"
+    literal = 'Path(__file__).parents[2] / "target" / "manifest.json"'
+    assets.write_text(
+        "from pathlib import Path\n" + assets.read_text().replace("shop_project.manifest_path", literal),
+        encoding="utf-8",
+    )
+
+    run = _run_read_only(repo)
+    output = run.stdout + run.stderr
+    assert run.returncode != 0
+    assert f"{repo}/target/manifest.json does not exist, and the plugin cannot replace it" in output
+    assert "Read-only file system" in output
+    assert "Use `DbtProject(...).manifest_path`, or make " + str(repo / "target") + " writable" in output
+    assert "Traceback" not in output and "OSError" not in output
+
+    # An out-of-date manifest there: named, with the fix.
+    assert run_pytest(repo / "shop_dagster", env=_env()).returncode == 0
     write_files(repo, {"models/orders.sql": ORDERS_FROM_CUSTOMERS})
     run = _run_read_only(repo)
     output = run.stdout + run.stderr
@@ -323,6 +355,10 @@ def test_read_only_tree(pytester: pytest.Pytester) -> None:
     assert f"{repo}/target/manifest.json is out of date" in output
     assert "cannot be written (Read-only file system)" in output
     assert "Traceback" not in output and "OSError" not in output
+
+
+def _tree(repo: Path) -> set[str]:
+    return {str(path.relative_to(repo)) for path in repo.rglob("*") if "__pycache__" not in path.parts}
 
 
 def test_a_session_without_a_dbt_project_pays_nothing(pytester: pytest.Pytester) -> None:
