@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from pytest_dbt_assets.compat.dagster_dbt import wrap_dbt_project_new
 from pytest_dbt_assets.owner import make_temp_folder
 
 
@@ -23,8 +24,6 @@ def point_dbt_projects_at(manifests: Mapping[Path, str]) -> Callable[[], None]:
     """Until the returned undo is called, a ``DbtProject`` whose manifest would be one of
     ``manifests``' paths (the user's unwritable ``target/manifest.json``) reads that path's text
     from a folder of the plugin's instead; every other ``DbtProject`` is built as asked."""
-    from dagster_dbt import DbtProject  # imported only for a tree that cannot be written
-
     folder = make_temp_folder()
     targets: dict[Path, Path] = {}
     for number, (path, text) in enumerate(sorted(manifests.items())):
@@ -33,21 +32,18 @@ def point_dbt_projects_at(manifests: Mapping[Path, str]) -> Callable[[], None]:
         (target / path.name).write_text(text, encoding="utf-8")
         targets[path.resolve()] = target
 
-    had_own = "__new__" in DbtProject.__dict__
-    build = DbtProject.__new__
+    def redirecting(build: Callable[..., Any]) -> Callable[..., Any]:
+        def __new__(cls: type, project_dir: Any, **kwargs: Any) -> Any:
+            made = build(cls, project_dir, **kwargs)
+            target = targets.get(Path(made.manifest_path).resolve())
+            return made if target is None else build(cls, project_dir, **{**kwargs, "target_path": target})
 
-    def __new__(cls: type, project_dir: Any, **kwargs: Any) -> Any:
-        made = build(cls, project_dir, **kwargs)
-        target = targets.get(Path(made.manifest_path).resolve())
-        return made if target is None else build(cls, project_dir, **{**kwargs, "target_path": target})
+        return __new__
 
-    DbtProject.__new__ = staticmethod(__new__)  # type: ignore[method-assign,assignment]
+    restore = wrap_dbt_project_new(redirecting)
 
     def undo() -> None:
-        if had_own:
-            DbtProject.__new__ = staticmethod(build)  # type: ignore[method-assign,assignment]
-        else:
-            del DbtProject.__new__
+        restore()
         shutil.rmtree(folder, ignore_errors=True)
 
     return undo

@@ -372,3 +372,53 @@ def check_component_resolution_context() -> str | None:
     from dagster_dbt.components import dbt_component_utils
 
     return missing_attributes(dbt_component_utils, "_set_resolution_context")
+
+
+def wrap_dbt_project_new(wrap: Callable[[Callable[..., Any]], Callable[..., Any]]) -> Callable[[], None]:
+    """Until the returned undo is called, ``DbtProject(...)`` is built by ``wrap(build)``, where
+    ``build(cls, project_dir, **kwargs)`` is dagster-dbt's own constructor."""
+    from dagster_dbt import DbtProject
+
+    had_own = "__new__" in DbtProject.__dict__
+    build = DbtProject.__new__
+    DbtProject.__new__ = staticmethod(wrap(build))  # type: ignore[method-assign,assignment]
+
+    def undo() -> None:
+        if had_own:
+            DbtProject.__new__ = staticmethod(build)  # type: ignore[method-assign,assignment]
+        else:
+            del DbtProject.__new__
+
+    return undo
+
+
+@shim("dagster-dbt", "DbtProject.__new__; manifest_path = project_dir / target_path / manifest.json")
+def check_wrap_dbt_project_new() -> str | None:
+    """``DbtProject(...)`` goes through its class's ``__new__``, and an absolute ``target_path``
+    is where its manifest is read (what ``user_manifest.point_dbt_projects_at`` relies on)."""
+    from dagster_dbt import DbtProject
+
+    seen: list[Any] = []
+
+    def spying(build: Callable[..., Any]) -> Callable[..., Any]:
+        def spy(cls: type, project_dir: Any, **kwargs: Any) -> Any:
+            seen.append(project_dir)
+            return build(cls, project_dir, **kwargs)
+
+        return spy
+
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder)
+        (root / "dbt_project.yml").write_text("name: probe\n", encoding="utf-8")
+        elsewhere = root / "elsewhere"
+        elsewhere.mkdir()
+        undo = wrap_dbt_project_new(spying)
+        try:
+            made = DbtProject(project_dir=root, target_path=elsewhere)
+        finally:
+            undo()
+        if not seen:
+            return "DbtProject(...) no longer goes through DbtProject.__new__"
+        if Path(made.manifest_path) != elsewhere / "manifest.json":
+            return f"an absolute target_path no longer locates the manifest (manifest_path={made.manifest_path})"
+    return None
