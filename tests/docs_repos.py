@@ -1,4 +1,4 @@
-"""The scenario repos that the snippets of README.md and docs/ run in (see tests/test_docs.py).
+"""The scenario repos that the snippets of README.md and docs/ run in (see tests/e2e/test_docs.py).
 
 Each writer makes a repo as its user has it before adding the documented snippets: the
 snippets are then written over it, so a snippet that needs a file the scenario does not make

@@ -5,7 +5,7 @@ An upgrade review reads this package only. Each touch is a small function in the
 project it reaches into (:mod:`.dbt`, :mod:`.dagster_dbt`, :mod:`.dagster`, :mod:`.syrupy`,
 :mod:`.pytest`, :mod:`.fakesnow`), registered with :func:`shim`: the package it reaches into,
 what it uses, and a check that says, in one line naming the shim, what an installed version no
-longer has. ``tests/test_compat.py`` runs every check (:func:`all_shims`), so an upgrade that
+longer has. ``tests/unit/test_compat.py`` runs every check (:func:`all_shims`), so an upgrade that
 breaks a touch fails a test naming it. The version guard is :data:`TESTED`: a package outside
 the versions a shim was read against makes that shim's check fail too, so a new major version
 gets read before it is trusted.

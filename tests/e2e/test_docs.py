@@ -22,6 +22,8 @@ import pytest
 from pytest_dbt_assets import AssetGraph, Materialization, MaterializeAssets
 from tests.docs_repos import DOCS, ROOT, SCENARIOS, Block, all_blocks, documentation_text
 
+pytestmark = pytest.mark.e2e
+
 
 def test_every_block_says_what_it_is() -> None:
     problems = []

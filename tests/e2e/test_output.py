@@ -10,6 +10,8 @@ import pytest
 
 from tests.repos import write_files
 
+pytestmark = pytest.mark.e2e
+
 TESTS = """
     def test_graph(dbt_asset_graph, dbt_assets_snapshot):
         assert dbt_asset_graph == dbt_assets_snapshot

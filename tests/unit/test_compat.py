@@ -88,7 +88,7 @@ def test_a_failed_check_names_the_shim_and_the_internal() -> None:
 
 def test_tested_ranges_are_pyprojects() -> None:
     """compat.TESTED and pyproject.toml's dependency ranges say the same thing."""
-    pyproject = tomllib.loads((Path(__file__).parent.parent / "pyproject.toml").read_text())
+    pyproject = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())
     declared: dict[str, tuple[tuple[int, ...], ...]] = {}
     extras = pyproject["project"]["optional-dependencies"]["snowflake"]
     for requirement in [*pyproject["project"]["dependencies"], *extras]:
