@@ -13,8 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from dagster import asset, materialize
-from dagster_dbt import DbtCliResource
 
 from pytest_dbt_assets.dbt_resource import DbtInvocations, relocated_cli_resource
 
@@ -33,6 +31,8 @@ class TemporaryProject:
 
 @pytest.fixture
 def resource(tmp_path: Path) -> object:
+    from dagster_dbt import DbtCliResource
+
     project_dir = tmp_path / "project"
     project_dir.mkdir()
     (project_dir / "dbt_project.yml").write_text("name: shop\nprofile: shop\n", encoding="utf-8")
@@ -89,6 +89,11 @@ def test_a_command_started_in_a_thread_of_the_asset_is_the_materializations(tmp_
     context: the resource Dagster set up for the materialization still keeps the command."""
     from concurrent.futures import ThreadPoolExecutor
 
+    # Imported here, from this process's sys.modules as it is now (in-process nested pytest
+    # runs of other tests may have replaced dagster's modules since collection).
+    from dagster import asset, materialize
+    from dagster_dbt import DbtCliResource
+
     project_dir = tmp_path / "project"
     project_dir.mkdir()
     (project_dir / "dbt_project.yml").write_text("name: shop\nprofile: shop\n", encoding="utf-8")
@@ -97,10 +102,10 @@ def test_a_command_started_in_a_thread_of_the_asset_is_the_materializations(tmp_
     dbt = relocated_cli_resource(DbtCliResource(project_dir=str(project_dir)), project, dbt_executable=sys.executable)  # type: ignore[arg-type]
     started: list[object] = []
 
-    @asset
-    def orders(dbt: DbtCliResource) -> None:
+    @asset(required_resource_keys={"dbt"})
+    def orders(context) -> None:  # type: ignore[no-untyped-def]
         with ThreadPoolExecutor(1) as pool:
-            started.append(pool.submit(dbt.cli, SLEEP).result())
+            started.append(pool.submit(context.resources.dbt.cli, SLEEP).result())
 
     invocations = DbtInvocations()
     with invocations.tracking():
