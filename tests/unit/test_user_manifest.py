@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dagster_dbt import DbtProject
-
 from pytest_dbt_assets.user_manifest import point_dbt_projects_at
 
 
@@ -16,6 +14,9 @@ def _dbt_project(folder: Path, name: str) -> Path:
 
 
 def test_only_the_named_projects_manifest_is_read_elsewhere_until_undone(tmp_path: Path) -> None:
+    # Imported here, not at collection, as the plugin does (see tests/e2e/test_docs.py).
+    from dagster_dbt import DbtProject
+
     shop = _dbt_project(tmp_path / "shop", "shop")
     other = _dbt_project(tmp_path / "other", "other")
     undo = point_dbt_projects_at({shop / "target" / "manifest.json": '{"plugin": true}'})
