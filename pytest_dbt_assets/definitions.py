@@ -321,12 +321,6 @@ def validate_definitions_setting(spec: str | None, project: DbtAssetsProject) ->
         )
 
 
-def forget_cached_manifests() -> None:
-    """Empty dagster-dbt's by-path manifest cache, so a module imported (again) in this
-    process reads the manifest now on disk. Free when dagster-dbt is not imported yet."""
-    dagster_dbt_compat.forget_dagster_dbt_manifests()
-
-
 def validate_same_manifest(
     defs: Definitions, project: DbtAssetsProject, spec: str, user_manifest_problem: str | None = None
 ) -> None:

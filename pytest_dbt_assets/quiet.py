@@ -103,8 +103,9 @@ def dbt_echo_kept_in(path: Path) -> Iterator[None]:
 
 
 class _UserRecords(logging.Filter):
-    """Records of the user's own lines (``context.log``, ``get_dagster_logger()``): not Dagster's
-    events, and not dagster-dbt's notes ("Running dbt command: ...")."""
+    """Records of the user's own lines (``context.log``, ``get_dagster_logger()``), not Dagster's
+    events; dagster-dbt's notes ("Running dbt command: ...") never reach it
+    (:func:`upstream_notes_dropped`)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         meta = getattr(record, "dagster_meta", None) or {}
