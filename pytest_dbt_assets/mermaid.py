@@ -20,11 +20,14 @@ def flowchart(
     *,
     groups: Mapping[str, str] | None = None,
     statuses: Mapping[str, str] | None = None,
+    styles: Mapping[str, str] | None = None,
 ) -> str:
     """A ``flowchart LR`` with one node per key, a subgraph per group and one edge per dep.
 
-    Node ids follow sorted key order, so the text is stable. ``statuses`` maps keys to
-    ``materialized`` / ``failed`` / ``skipped``; each status becomes a class with a style.
+    Node ids follow sorted key order, so the text is stable. ``statuses`` maps keys to a
+    class name, by default ``materialized`` / ``failed`` / ``skipped``; each class in use
+    becomes a ``classDef`` with its style from ``styles`` (default :data:`STATUS_STYLES`), so
+    other pictures (the impact of a change) colour nodes their own way with the same writer.
     """
     keys = sorted(set(deps) | {parent for parents in deps.values() for parent in parents})
     ids = {key: f"n{index}" for index, key in enumerate(keys)}
@@ -45,9 +48,10 @@ def flowchart(
         for parent in sorted(deps.get(key, [])):
             lines.append(f"  {ids[parent]} --> {ids[key]}")
     if statuses:
-        for status in sorted(STATUS_STYLES):
+        styles = STATUS_STYLES if styles is None else styles
+        for status in sorted(styles):
             members = [ids[key] for key in keys if statuses.get(key) == status]
             if members:
-                lines.append(f"  classDef {status} {STATUS_STYLES[status]}")
+                lines.append(f"  classDef {status} {styles[status]}")
                 lines.append(f"  class {','.join(members)} {status}")
     return "\n".join(lines) + "\n"
