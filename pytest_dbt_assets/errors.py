@@ -147,3 +147,8 @@ class WarehouseError(DbtAssetsError):
 class WarehouseConnectionRefused(WarehouseError):
     """Code under test tried to reach a database other than the test database (a DuckDB file
     outside pytest's basetemp, MotherDuck, a real Snowflake account) during a materialization."""
+
+
+class RevisionError(DbtAssetsError):
+    """A base revision to compare with cannot be read (no git repository, an unknown revision)
+    or its tree could not be built and loaded by the plugin."""

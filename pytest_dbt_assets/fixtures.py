@@ -9,13 +9,15 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pytest
 
 from pytest_dbt_assets.baseline import shared_folder
 from pytest_dbt_assets.compat import pytest as pytest_compat
+from pytest_dbt_assets.diff.fixtures import graph_impact
 from pytest_dbt_assets.errors import BaselineError, DbtAssetsError, MarkerError
+from pytest_dbt_assets.fixture_base import fail, marker_kwargs, session_of, source_rows
 from pytest_dbt_assets.session import DbtAssetsSession
 from pytest_dbt_assets.workspace import main_project, single_project
 
@@ -28,9 +30,6 @@ if TYPE_CHECKING:
     from pytest_dbt_assets.materialize import Materialization
     from pytest_dbt_assets.project import DbtAssetsProject
 
-# The session object: settings, the manifest made in pytest_load_initial_conftests, the worker.
-SESSION_KEY = pytest.StashKey[DbtAssetsSession]()
-MARKER = "dbt_assets"
 # What ``@pytest.mark.dbt_assets(...)`` takes, all by keyword (see :func:`validate_marker`).
 MARKER_KEYWORDS = ("select", "dbt_select", "vars", "data", "indirect_selection", "row_tolerance", "baseline")
 # The report property each materialization's summary travels in (to the xdist controller too).
@@ -52,18 +51,6 @@ class MaterializeAssets(Protocol):
         raise_on_error: bool = True,
         baseline: bool | None = None,
     ) -> Materialization: ...
-
-
-def session_of(config: pytest.Config) -> DbtAssetsSession:
-    """The config's session object (made by ``plugin.py`` in its first hook, or at configure)."""
-    return config.stash[SESSION_KEY]
-
-
-def fail(error: DbtAssetsError) -> NoReturn:
-    """Fail the test with the plugin's message only: no traceback of the plugin's code."""
-    __tracebackhide__ = True
-    # `from None`: called inside `except`, and pytest would print the error again as context.
-    raise pytest.fail.Exception(f"{type(error).__name__}: {error}", pytrace=False) from None
 
 
 # -- the marker ----------------------------------------------------------------------------
@@ -137,17 +124,6 @@ def starts_from_baseline(call: Any, marker: Any, *, first_call: bool, started_fr
     return False
 
 
-def source_rows(fixture: Mapping[str, Any], marker: Mapping[str, Any]) -> dict[str, Any]:
-    """Source rows for a test: the ``dbt_assets_data`` fixture's, with the marker's ``data=``
-    winning table by table."""
-    return {**fixture, **(marker.get("data") or {})}
-
-
-def _marker_kwargs(request: pytest.FixtureRequest) -> dict[str, Any]:
-    marker = request.node.get_closest_marker(MARKER)
-    return dict(marker.kwargs) if marker else {}
-
-
 # -- the fixtures --------------------------------------------------------------------------
 
 
@@ -203,16 +179,29 @@ def dbt_assets_defs(request: pytest.FixtureRequest, dbt_assets_projects: dict[st
 
 
 @pytest.fixture(scope="session")
-def dbt_asset_graph(dbt_assets_defs: Definitions) -> AssetGraph:
+def dbt_asset_graph(
+    request: pytest.FixtureRequest, dbt_assets_defs: Definitions, tmp_path_factory: pytest.TempPathFactory
+) -> AssetGraph:
     """Session: the resolved asset graph as plain sorted data (``keys``, ``deps``,
     ``groups``, ``checks``, ``upstream(key)``, ``downstream(key)``, and the asset keys each
     job and schedule selects: ``jobs``, ``schedules``); compares equal to a
-    ``dbt_assets_snapshot``. Named without the ``dbt_assets_`` prefix: a public name since
+    ``dbt_assets_snapshot``. ``diff(base=None)`` tells what the working tree changes against a
+    git revision. Named without the ``dbt_assets_`` prefix: a public name since
     the first release, and distinct enough not to collide."""
     try:
-        return DbtAssetsSession.build_graph(dbt_assets_defs)
+        graph = DbtAssetsSession.build_graph(dbt_assets_defs)
     except DbtAssetsError as error:
         fail(error)
+
+    def differ(base: str | None) -> Any:
+        __tracebackhide__ = True
+        try:
+            return graph_impact(request.config, dbt_assets_defs, graph, base, tmp_path_factory)
+        except DbtAssetsError as error:
+            fail(error)
+
+    graph._bind_differ(differ)
+    return graph
 
 
 @pytest.fixture
@@ -299,7 +288,7 @@ def dbt_assets_materialize(
     session = session_of(request.config)
     # With several dbt projects, the first: it holds the others and their shared database.
     project = main_project(dbt_assets_projects)
-    marked = _marker_kwargs(request)
+    marked = marker_kwargs(request)
     data = source_rows(dbt_assets_data, marked)
     project.reset_database()
     started: list[bool] = []  # how the test's database started, once its first call ran
@@ -359,6 +348,6 @@ def dbt_assets_snapshot(request: pytest.FixtureRequest, snapshot: SnapshotAssert
     from pytest_dbt_assets.snapshot import RowTolerance, short_repr_assertion, snapshot_extension
 
     settings = session_of(request.config).settings
-    tolerance = _marker_kwargs(request).get("row_tolerance") or None
+    tolerance = marker_kwargs(request).get("row_tolerance") or None
     extension = snapshot_extension(RowTolerance.build(**tolerance) if tolerance is not None else None, settings.mermaid)
     return short_repr_assertion(snapshot.use_extension(extension))

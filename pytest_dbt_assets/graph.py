@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from pytest_dbt_assets.compat.dagster import is_dagster_own_job, job_asset_keys
-from pytest_dbt_assets.errors import DefinitionsError, UnknownAssetKeyError
+from pytest_dbt_assets.errors import DbtAssetsError, DefinitionsError, UnknownAssetKeyError
 from pytest_dbt_assets.mermaid import flowchart
 
 if TYPE_CHECKING:
@@ -42,6 +43,26 @@ class AssetGraph:
     checks: dict[str, list[str]] = field(default_factory=dict)
     jobs: dict[str, list[str]] = field(default_factory=dict)
     schedules: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def diff(self, base: str | None = None) -> Any:
+        """What the working tree changes against the git revision ``base`` (default:
+        ``dbt_assets_base``, else origin/main): an :class:`~pytest_dbt_assets.diff.impact.Impact`
+        with the assets added, removed, modified (and why) and downstream, breaking changes,
+        checks, jobs and schedules. The base's graph comes from a pytest run of its tree, kept in
+        pytest's cache for later runs.
+
+        Raises:
+            DbtAssetsError: this graph was not made by the ``dbt_asset_graph`` fixture.
+        """
+        differ: Callable[[str | None], Any] | None = getattr(self, "_differ", None)
+        if differ is None:
+            raise DbtAssetsError("Only the dbt_asset_graph fixture's graph knows the definitions it compares.")
+        return differ(base)
+
+    def _bind_differ(self, differ: Callable[[str | None], Any]) -> None:
+        """Set how :meth:`diff` compares these definitions with a base revision (the fixture's
+        job; not data: equality and snapshots ignore it)."""
+        object.__setattr__(self, "_differ", differ)
 
     def upstream(self, key: str) -> set[str]:
         """The direct parents of ``key``."""

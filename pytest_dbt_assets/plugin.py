@@ -11,10 +11,10 @@ import pytest
 
 from pytest_dbt_assets.compat import pytest as pytest_compat
 from pytest_dbt_assets.compat import syrupy as syrupy_compat
+from pytest_dbt_assets.diff.fixtures import dbt_assets_diff  # noqa: F401 - registered as the plugin's fixture
 from pytest_dbt_assets.errors import DbtAssetsError
+from pytest_dbt_assets.fixture_base import MARKER, SESSION_KEY, fail
 from pytest_dbt_assets.fixtures import (  # noqa: F401 - registered as the plugin's fixtures
-    MARKER,
-    SESSION_KEY,
     USER_PROPERTY,
     dbt_asset_graph,
     dbt_assets_data,
@@ -25,11 +25,10 @@ from pytest_dbt_assets.fixtures import (  # noqa: F401 - registered as the plugi
     dbt_assets_projects,
     dbt_assets_resources,
     dbt_assets_snapshot,
-    fail,
     launch_worker,
     validate_marker,
 )
-from pytest_dbt_assets.report import SnapshotKeeper, SummaryReporter
+from pytest_dbt_assets.report import SnapshotKeeper, SummaryReporter, first_change
 from pytest_dbt_assets.session import DbtAssetsSession
 from pytest_dbt_assets.settings import FLAGS, OPTIONS, SEVERAL, Settings, resolve_settings
 
@@ -142,6 +141,10 @@ def pytest_configure(config: pytest.Config) -> None:
         # The .md pictures sit beside the snapshots: syrupy must not count them as unused.
         syrupy_compat.ignore_snapshot_files_ending(config.option, "md")
     config.pluginmanager.register(SummaryReporter(USER_PROPERTY, always=session.settings.summary), "dbt_assets_summary")
+    if (session.settings.impact or session.settings.report is not None) and not hasattr(config, "workerinput"):
+        from pytest_dbt_assets.diff.reporting import ChangeReporter  # only when asked
+
+        config.pluginmanager.register(ChangeReporter(config), "dbt_assets_changes")
     _configure_snapshot_keeper(config)
 
 
@@ -159,9 +162,6 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     ):
         crash.message = call.excinfo.value.headline()
     elif report.failed and "dbt_assets_snapshot" in getattr(item, "fixturenames", ()):
-        # syrupy (a quarter second) loads with the first snapshot, not with the plugin.
-        from pytest_dbt_assets.snapshot import first_change
-
         change = first_change(str(report.longrepr))
         if crash is not None and change is not None:
             crash.message = f"What changed: {change}"

@@ -82,3 +82,26 @@ class SnapshotKeeper:
     def failed(self, nodeid: str) -> None:
         if self.problem is None and nodeid in self.nodeids:
             self.record_skipped(nodeid)
+
+
+def first_change(failure_text: str) -> str | None:
+    """The first line under "What changed:" in a failed test's report, for pytest's short
+    summary line (which otherwise reads ``AssertionError: assert [+ recei...``); None when the
+    failure is not a snapshot difference told in words."""
+    changes = changes_told(failure_text)
+    return changes[0] if changes else None
+
+
+def changes_told(failure_text: str) -> list[str]:
+    """Every line under "What changed:" in a failed test's report (empty when the failure is
+    not a snapshot difference told in words)."""
+    lines = [line.removeprefix("E").strip() for line in failure_text.splitlines()]
+    for index, line in enumerate(lines):
+        if line == "What changed:":
+            told = []
+            for each in lines[index + 1 :]:
+                if not each:
+                    break
+                told.append(each)
+            return told
+    return []

@@ -39,14 +39,21 @@ OPTIONS = {
         "your profile's default target, else duckdb): duckdb, snowflake or snowflake:DATABASE.SCHEMA "
         "(the database and schema your models build in), or another adapter's name"
     ),
+    "base": (
+        "the git revision that dbt_assets_diff, dbt_asset_graph.diff() and --dbt-assets-impact compare "
+        "with (default: origin/main)"
+    ),
+    "report": "write a Markdown report for the pull request to this file: impact, data diffs, failed snapshots",
 }
 RUNNERS = ("worker", "subprocess")
+DEFAULT_BASE = "origin/main"
 # Options that take several values: a linelist ini key, a repeatable flag.
 SEVERAL = ("project_dir",)
 # Switches: the ini key takes true/false, the flag turns them on.
 FLAGS = {
     "mermaid": "write each graph snapshot's Mermaid flowchart next to it as a .md file",
     "summary": "print a table of materialized assets, row counts and checks per test (also on -v)",
+    "impact": "print which assets the working tree changes against the base revision (see base), downstream too",
 }
 
 
@@ -70,6 +77,9 @@ class Settings:
     baseline_select: str | None = None
     project_dirs: tuple[Path, ...] = ()
     warehouse: str | None = None
+    base: str = DEFAULT_BASE
+    report: Path | None = None
+    impact: bool = False
 
     def __post_init__(self) -> None:
         if not self.project_dirs and self.project_dir is not None:
@@ -137,6 +147,9 @@ def resolve_settings(
         summary=bool((flags or {}).get("summary")),
         baseline_select=value("baseline_select")[0],
         warehouse=value("warehouse")[0],
+        base=base if (base := value("base")[0]) is not None else DEFAULT_BASE,
+        report=path("report"),
+        impact=bool((flags or {}).get("impact")),
     )
 
 

@@ -396,14 +396,3 @@ def short_repr_assertion(assertion: SnapshotAssertion) -> SnapshotAssertion:
     its class for the copies ``use_extension`` and ``with_defaults`` make)."""
     assertion.__class__ = DbtAssetsSnapshotAssertion
     return assertion
-
-
-def first_change(failure_text: str) -> str | None:
-    """The first line under "What changed:" in a failed test's report, for pytest's short
-    summary line (which otherwise reads ``AssertionError: assert [+ recei...``); None when the
-    failure is not a snapshot difference told in words."""
-    lines = [line.removeprefix("E").strip() for line in failure_text.splitlines()]
-    for index, line in enumerate(lines):
-        if line == "What changed:":
-            return next((each for each in lines[index + 1 :] if each), None)
-    return None

@@ -102,3 +102,24 @@ def check_is_dagster_own_job() -> str | None:
     if not is_reserved_asset_job_name("__ASSET_JOB") or is_reserved_asset_job_name("nightly"):
         return "is_reserved_asset_job_name no longer tells __ASSET_JOB from a user's job"
     return None
+
+
+def asset_function(assets_def: Any) -> Any:
+    """The Python function the user decorated (``@asset``, ``@multi_asset``, ``@dbt_assets``),
+    or None when the definition has none (an external ``AssetSpec``). Dagster keeps it on the
+    op's compute function, with no public accessor."""
+    node = getattr(assets_def, "node_def", None)
+    compute_fn = getattr(node, "compute_fn", None)
+    return getattr(compute_fn, "decorated_fn", compute_fn)
+
+
+@shim("dagster", "OpDefinition.compute_fn.decorated_fn of an asset definition")
+def check_asset_function() -> str | None:
+    from dagster import asset
+
+    @asset
+    def probe() -> None:
+        return None
+
+    found = asset_function(probe)
+    return None if getattr(found, "__name__", None) == "probe" else "the decorated function is no longer found"

@@ -1,0 +1,173 @@
+"""Base-branch comparisons on example_project in a git repository: the data diff of a changed
+staging model checked against hand-written queries, a column-only change told as non-breaking,
+the graph impact, the pull-request report, and the user's checkout left as it was."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.repos import write_files
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "Data Team",
+    "GIT_AUTHOR_EMAIL": "data@example.com",
+    "GIT_COMMITTER_NAME": "Data Team",
+    "GIT_COMMITTER_EMAIL": "data@example.com",
+}
+STG_ORDERS = "jaffle_dbt/models/staging/stg_orders.sql"
+STG_CUSTOMERS = "jaffle_dbt/models/staging/stg_customers.sql"
+CONFTEST = """
+import pytest
+from jaffle_dagster.resources import DuckDBWarehouse
+
+@pytest.fixture
+def dbt_assets_resources(dbt_assets_project):
+    return {"warehouse": DuckDBWarehouse(path=str(dbt_assets_project.duckdb_path))}
+"""
+
+
+def git(repo: Path, *args: str) -> str:
+    import os
+
+    done = subprocess.run(
+        ["git", *args], cwd=repo, env={**os.environ, **GIT_ENV}, capture_output=True, text=True, check=True
+    )
+    return done.stdout
+
+
+def checkout_state(repo: Path) -> str:
+    """What a run must leave as it was: HEAD, the index, the stash, the status, and every file
+    git sees (tracked or not ignored), byte for byte."""
+    digest = hashlib.sha256()
+    for part in (
+        git(repo, "rev-parse", "HEAD"),
+        git(repo, "ls-files", "--stage"),
+        git(repo, "stash", "list"),
+        git(repo, "status", "--porcelain=v1", "--untracked-files=all"),
+    ):
+        digest.update(part.encode())
+    for name in sorted(git(repo, "ls-files", "--cached", "--others", "--exclude-standard").splitlines()):
+        digest.update(name.encode() + (repo / name).read_bytes())
+    return digest.hexdigest()
+
+
+def example_repo(pytester: pytest.Pytester) -> Path:
+    """example_project as a team's repository: committed on main, with its usual ignores."""
+    repo = pytester.path
+    shutil.copytree(
+        ROOT / "example_project",
+        repo,
+        dirs_exist_ok=True,
+        ignore=shutil.ignore_patterns("__snapshots__", "target", "logs", "__pycache__", "tests", "jaffle_*s"),
+    )
+    write_files(repo, {"tests/conftest.py": CONFTEST, ".gitignore": "target/\n.pytest_cache/\n__pycache__/\n*.duckdb\n"})
+    git(repo, "init", "--quiet", "--initial-branch=main")
+    git(repo, "add", "--all")
+    git(repo, "commit", "--quiet", "--message=jaffle shop")
+    return repo
+
+
+def edit(repo: Path, name: str, old: str, new: str) -> None:
+    path = repo / name
+    text = path.read_text()
+    assert old in text, f"{name} no longer holds {old!r}"
+    path.write_text(text.replace(old, new))
+
+
+def test_a_changed_staging_model_is_told_row_by_row_downstream(pytester: pytest.Pytester) -> None:
+    repo = example_repo(pytester)
+    edit(repo, STG_ORDERS, "from {{ ref('raw_orders') }}", "from {{ ref('raw_orders') }}\nwhere status != 'returned'")
+    write_files(
+        repo,
+        {
+            "tests/test_change.py": """
+        def test_returned_orders_leave(dbt_assets_diff, dbt_assets_project):
+            diff = dbt_assets_diff(base="main", dbt_select="+customers +orders")
+            print("\\n".join(diff.describe()))
+            query = dbt_assets_project.query
+            # By hand, on the seeds both builds read: the orders the change drops, their customers.
+            returned = query("select count(*) from raw_orders where status = 'returned'")[0][0]
+            customers = query("select count(distinct user_id) from raw_orders where status = 'returned'")[0][0]
+            assert returned > 0 and customers > 0
+            stg_orders = diff["jaffle/staging/stg_orders"]
+            assert (stg_orders.removed, stg_orders.added, stg_orders.changed) == (returned, 0, 0)
+            assert stg_orders.key_columns == ["order_id"]
+            assert diff["jaffle/marts/orders"].removed == returned
+            changed = diff["jaffle/marts/customers"]
+            assert (changed.changed, changed.added, changed.removed) == (customers, 0, 0)
+            assert "number_of_orders" in changed.changed_columns
+            # The customers whose numbers changed are those with a returned order, by key.
+            keys = {example["key"]["customer_id"] for example in changed.examples["changed"]}
+            hit = {row[0] for row in query("select distinct user_id from raw_orders where status = 'returned'")}
+            assert keys <= hit and len(keys) == min(3, customers)
+            assert diff["jaffle/staging/stg_customers"].unchanged()
+            assert diff["jaffle/marts/customers"].breaking
+        """
+        },
+    )
+    before = checkout_state(repo)
+    result = pytester.runpytest("-p", "no:randomly", "-s", "tests/test_change.py")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*stg_orders*removed*"])
+    assert checkout_state(repo) == before
+
+
+def test_a_column_added_is_non_breaking_and_the_report_shows_the_impacted_subgraph(pytester: pytest.Pytester) -> None:
+    repo = example_repo(pytester)
+    edit(repo, STG_CUSTOMERS, "select\n", "select\n    upper(first_name) as shout_name,\n")
+    git(repo, "checkout", "--quiet", "-b", "shout")
+    git(repo, "commit", "--quiet", "--all", "--message=add a column")
+    write_files(
+        repo,
+        {
+            "tests/test_change.py": """
+        def test_only_a_column_added(dbt_assets_diff):
+            diff = dbt_assets_diff(base="main", dbt_select="stg_customers")
+            table = diff["jaffle/staging/stg_customers"]
+            assert table.columns_added == {"shout_name": "VARCHAR"}
+            assert (table.added, table.removed, table.changed) == (0, 0, 0)
+            assert not table.breaking
+
+        def test_impact(dbt_asset_graph):
+            impact = dbt_asset_graph.diff(base="main")
+            assert impact.modified == {"jaffle/staging/stg_customers": ["SQL"]}
+            assert set(impact.indirect) == {"jaffle/marts/customers"}
+            assert impact.added == impact.removed == []
+        """
+        },
+    )
+    before = checkout_state(repo)
+    result = pytester.runpytest(
+        "-p", "no:randomly", "--dbt-assets-impact", "--dbt-assets-base=main", "--dbt-assets-report=report.md"
+    )
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["*dbt-assets impact*", "*against main (*", "*jaffle/staging/stg_customers*SQL*"])
+    report = (repo / "report.md").read_text()
+    assert "```mermaid" in report and "stg_customers" in report and "customers" in report
+    assert "shout_name" in report
+    (repo / "report.md").unlink()
+    assert checkout_state(repo) == before
+
+
+def test_an_unknown_base_says_how_to_fetch_it(pytester: pytest.Pytester) -> None:
+    repo = example_repo(pytester)
+    write_files(
+        repo,
+        {
+            "tests/test_change.py": """
+        def test_diff(dbt_assets_diff):
+            dbt_assets_diff(dbt_select="stg_customers")
+        """
+        },
+    )
+    result = pytester.runpytest("-p", "no:randomly")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*RevisionError: git does not know the base revision 'origin/main'*git fetch origin main*"])
