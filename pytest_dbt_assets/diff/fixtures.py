@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,15 +19,16 @@ from pytest_dbt_assets.workspace import main_project
 
 if TYPE_CHECKING:
     from dagster import Definitions
+
     from pytest_dbt_assets.diff.data import DataDiff
     from pytest_dbt_assets.diff.impact import Impact
-
     from pytest_dbt_assets.graph import AssetGraph
     from pytest_dbt_assets.materialize import Materialization
     from pytest_dbt_assets.project import DbtAssetsProject
 
 # The report property each data diff's summary travels in (to the xdist controller too).
 DIFF_PROPERTY = "dbt_assets_diff"
+_IMPACTS = pytest.StashKey[dict[Any, Any]]()
 
 
 class DiffAssets(Protocol):
@@ -68,9 +70,8 @@ def graph_impact(
     config: pytest.Config, defs: Definitions, graph: AssetGraph, base: str | None, factory: Any = None
 ) -> Impact:
     """How the working tree's graph differs from the base revision's."""
-    from pytest_dbt_assets.diff.impact import compare_graphs
-
     from pytest_dbt_assets.diff.export import export_graph
+    from pytest_dbt_assets.diff.impact import compare_graphs
 
     found = _base(config, factory, base)
     settings = session_of(config).settings
@@ -78,6 +79,26 @@ def graph_impact(
         BaseRequest(found.revision, caller_dir=settings.rootdir, rootdir=settings.rootdir, inifile=config.inipath)
     )
     return compare_graphs(result["graph"], export_graph(defs, graph), base_label=found.revision.label)
+
+
+def session_impact(config: pytest.Config, base: str | None) -> Impact:
+    """The impact against ``base`` (None: ``dbt_assets_base``) outside any test: in the xdist
+    controller, or at the end of a run. The definitions load in a temporary folder of this
+    process, once per session.
+
+    Raises:
+        DbtAssetsError: no dbt project, or the definitions or the base revision cannot load.
+    """
+    session = session_of(config)
+    if session.settings.project_dir is None:
+        raise RevisionError("there is no dbt project to compare")
+    cached = config.stash.get(_IMPACTS, {})
+    if base not in cached:
+        with tempfile.TemporaryDirectory(prefix="dbt-assets-impact-") as work:
+            defs = session.load_definitions(main_project(session.build_projects(Path(work))))
+            cached[base] = graph_impact(config, defs, session.build_graph(defs), base)
+        config.stash[_IMPACTS] = cached
+    return cached[base]
 
 
 @pytest.fixture

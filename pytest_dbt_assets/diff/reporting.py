@@ -8,17 +8,14 @@ controller too (data diffs travel in the reports' user properties).
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_dbt_assets.diff.fixtures import DIFF_PROPERTY, graph_impact
+from pytest_dbt_assets.diff.fixtures import DIFF_PROPERTY, session_impact
 from pytest_dbt_assets.errors import DbtAssetsError
 from pytest_dbt_assets.fixture_base import session_of
 from pytest_dbt_assets.report import changes_told
-from pytest_dbt_assets.workspace import main_project
 
 if TYPE_CHECKING:
     from pytest_dbt_assets.diff.impact import Impact
@@ -68,15 +65,8 @@ class ChangeReporter:
             terminalreporter.write_line(f"dbt-assets report written to {settings.report}")
 
     def _impact(self) -> tuple[Impact | None, str | None]:
-        """The impact against the base revision, loading the definitions in a temporary folder of
-        this process (the xdist controller loads none otherwise); or None and why not."""
-        session = session_of(self.config)
-        if session.settings.project_dir is None:
-            return None, "no dbt project"
         try:
-            with tempfile.TemporaryDirectory(prefix="dbt-assets-impact-") as work:
-                defs = session.load_definitions(main_project(session.build_projects(Path(work))))
-                return graph_impact(self.config, defs, session.build_graph(defs), None), None
+            return session_impact(self.config, None), None
         except DbtAssetsError as error:
             return None, str(error)
 
