@@ -95,7 +95,7 @@ def session_impact(config: pytest.Config, base: str | None) -> Impact:
     cached = config.stash.get(_IMPACTS, {})
     if base not in cached:
         with tempfile.TemporaryDirectory(prefix="dbt-assets-impact-") as work:
-            defs = session.load_definitions(main_project(session.build_projects(Path(work))))
+            defs = session.load_definitions(main_project(session.workspace.build(Path(work))))  # no worker
             cached[base] = graph_impact(config, defs, session.build_graph(defs), base)
         config.stash[_IMPACTS] = cached
     return cached[base]
