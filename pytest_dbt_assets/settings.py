@@ -147,7 +147,7 @@ def resolve_settings(
         summary=bool((flags or {}).get("summary")),
         baseline_select=value("baseline_select")[0],
         warehouse=value("warehouse")[0],
-        base=base if (base := value("base")[0]) is not None else DEFAULT_BASE,
+        base=revision if (revision := value("base")[0]) is not None else DEFAULT_BASE,
         report=path("report"),
         impact=bool((flags or {}).get("impact")),
     )

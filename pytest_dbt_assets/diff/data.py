@@ -288,6 +288,9 @@ def diff_relation(
         columns=common,
         casts={name: current_types[name] for name in common if parquet_types.get(name) != current_types[name]},
     )
+    # The manifest names a key as the model's YAML does; Snowflake folds unquoted names to upper case.
+    folded = {name.lower(): name for name in common}
+    keys = [name if name in common else folded.get(name.lower(), name) for name in keys]
     note = None
     if keys:
         missing = [k for k in keys if k not in common]

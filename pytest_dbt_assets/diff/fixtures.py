@@ -203,4 +203,5 @@ def travelling(compared: DataDiff) -> dict[str, Any]:
         "lines": compared.describe(),
         "tables": {key: table.describe() for key, table in compared.tables.items()},
         "breaking": sorted(key for key, table in compared.tables.items() if table.breaking),
+        "unchanged": sorted(key for key, table in compared.tables.items() if table.unchanged()),
     }

@@ -2,7 +2,7 @@
 diffs as GitHub-flavoured Markdown, short enough to post as a PR comment.
 
 Pure text from plain data; data diffs are duck-typed (``.tables`` mapping keys to objects with
-``.describe()`` and ``.breaking``, and ``.describe()``), so this module imports no diff engine.
+``.describe()``, ``.unchanged()`` and ``.breaking``, and ``.describe()``), so this module imports no diff engine.
 """
 
 from __future__ import annotations
@@ -126,7 +126,7 @@ def _plural(count: int, word: str, words: str | None = None) -> str:
 
 def _headline(impact: Impact | None, snapshots: Sequence[tuple[str, str]], diffs: Sequence[tuple[str, Any]]) -> str:
     """One line of counts, e.g. ``2 assets modified, 3 downstream, 1 breaking; 1 snapshot failed``."""
-    tables = [table for _, diff in diffs for table in diff.tables.values()]
+    tables = [table for _, diff in diffs for table in diff.tables.values() if not table.unchanged()]
     graph_changed = impact is not None and not impact.unchanged()
     if not graph_changed and not snapshots and not diffs:
         if impact is None:
@@ -156,7 +156,7 @@ def _headline(impact: Impact | None, snapshots: Sequence[tuple[str, str]], diffs
         parts.append(f"{_plural(len(snapshots), 'snapshot')} failed")
     if diffs:
         broken = sum(1 for table in tables if table.breaking)
-        parts.append(f"data diff of {_plural(len(tables), 'asset')}" + (f" ({broken} breaking)" if broken else ""))
+        parts.append(f"data: {_plural(len(tables), 'asset')} changed" + (f" ({broken} breaking)" if broken else ""))
     against = f" (against {code(impact.base)})" if impact is not None else ""
     return f"**{'; '.join(parts)}**{against}"
 
@@ -231,12 +231,17 @@ def _snapshot_unit(nodeid: str, text: str) -> list[_Block]:
 
 
 def _data_diff_unit(nodeid: str, diff: Any) -> list[_Block]:
-    """One line per asset of a test's data diff; the full words folded below when any is long."""
+    """One line per asset a test's data diff found changed, and a count of the unchanged ones;
+    the full words folded below when any line is long."""
     lines = ["", f"**{code(nodeid)}**", ""]
     full: list[str] = []
     tables: Mapping[str, Any] = diff.tables
+    unchanged = 0
     for key, table in sorted(tables.items()):
-        text = str(table.describe()).strip()
+        if table.unchanged():
+            unchanged += 1
+            continue
+        text = str(table.describe()).strip().removeprefix(f"{key}: ")
         first = text.split("\n", 1)[0]
         if len(first) > LINE_CHARS:
             first = first[: LINE_CHARS - 1] + "…"
@@ -244,6 +249,8 @@ def _data_diff_unit(nodeid: str, diff: Any) -> list[_Block]:
         lines.append(f"- {code(key)}{mark}: {escape(first)}")
         if first != text:
             full += [f"{key}:", *("  " + line for line in text.split("\n")), ""]
+    if unchanged:
+        lines.append(f"- {_plural(unchanged, 'other asset')} unchanged")
     if not tables:
         lines.append(f"- {escape(str(diff.describe()).strip() or 'no asset compared')}")
     if not full:

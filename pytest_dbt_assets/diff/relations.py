@@ -6,17 +6,18 @@ base side and compared with the working tree's on the asking side."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pytest_dbt_assets.diff.data import DataDiff, diff_relation, export_relation, unique_key_columns
+import duckdb
 
 from pytest_dbt_assets.database import open_when_free, quote
+from pytest_dbt_assets.diff.data import DataDiff, diff_relation, export_relation
 from pytest_dbt_assets.diff.export import digest
+from pytest_dbt_assets.diff.keys import unique_key_columns
 
 if TYPE_CHECKING:
-    import duckdb
-
     from pytest_dbt_assets.project import DbtAssetsProject
 
 
@@ -72,10 +73,13 @@ def compare_relations(
     base_relations = (base.get("materialization") or {}).get("relations") or {}
     keys = sorted(set(built) | set(base_relations))
     tables = {}
-    with open_when_free(project.duckdb_path, project.attached_databases) as con:
+    with ExitStack() as stack:
+        held = stack.enter_context(open_when_free(project.duckdb_path, project.attached_databases))
+        # No test database (nothing built): the base's Parquet files are read all the same.
+        con = held if held is not None else stack.enter_context(duckdb.connect())
         for key in keys:
             entry = current["assets"].get(key) or base["graph"]["assets"].get(key) or {}
-            relation = relation_of(con, key, entry) if con is not None and key in built else None
+            relation = relation_of(con, key, entry) if held is not None and key in built else None
             exported = base_relations.get(key)
             if relation is None and exported is None:
                 continue  # neither side holds it in the database (an asset writing elsewhere)

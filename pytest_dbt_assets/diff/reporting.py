@@ -30,7 +30,7 @@ class ChangeReporter:
         self.failed_snapshots: list[tuple[str, str]] = []
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        for name, value in report.user_properties:
+        for name, value in report.user_properties if report.when == "call" else ():
             if name == DIFF_PROPERTY:
                 self.data_diffs.append((report.nodeid, value))
         if report.failed and report.when == "call":
@@ -78,7 +78,8 @@ class _Lines:
         self.base = value.get("base")
         self.lines = list(value.get("lines") or [])
         self.tables = {
-            key: _Table(line, key in value.get("breaking", [])) for key, line in value.get("tables", {}).items()
+            key: _Table(line, key in value.get("breaking", []), key in value.get("unchanged", []))
+            for key, line in value.get("tables", {}).items()
         }
 
     def describe(self) -> list[str]:
@@ -86,9 +87,13 @@ class _Lines:
 
 
 class _Table:
-    def __init__(self, line: str, breaking: bool) -> None:
+    def __init__(self, line: str, breaking: bool, unchanged: bool) -> None:
         self.line = line
         self.breaking = breaking
+        self._unchanged = unchanged
+
+    def unchanged(self) -> bool:
+        return self._unchanged
 
     def describe(self) -> str:
         return self.line

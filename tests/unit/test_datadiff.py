@@ -225,6 +225,15 @@ def test_a_key_column_missing_on_one_side_falls_back_to_whole_rows(tmp_path: Pat
     assert (diff.added, diff.removed) == (0, 0)
 
 
+def test_a_key_named_in_lower_case_matches_snowflakes_upper_case_columns(tmp_path: Path) -> None:
+    upper = f"SELECT customer_id AS CUSTOMER_ID, name AS NAME, lifetime_value AS LIFETIME_VALUE FROM ({CUSTOMERS})"
+    changed = upper.replace("lifetime_value AS", "lifetime_value + 1 AS")
+    diff = build(tmp_path, upper, changed, ["customer_id"])
+
+    assert diff.key_columns == ["CUSTOMER_ID"] and diff.note is None
+    assert (diff.changed, diff.added, diff.removed) == (4, 0, 0)
+
+
 def test_a_new_asset_and_a_removed_one(tmp_path: Path) -> None:
     new = build(tmp_path / "new", None, "SELECT range AS id FROM range(5)", ["id"], key="stg_new", examples=2)
     removed = build(tmp_path / "old", "SELECT range AS id FROM range(12)", None, key="old_model")

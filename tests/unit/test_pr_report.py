@@ -21,6 +21,9 @@ class Table:
     def describe(self) -> str:
         return self.text
 
+    def unchanged(self) -> bool:
+        return self.text.startswith("unchanged")
+
 
 @dataclass(frozen=True)
 class Diff:
@@ -75,7 +78,7 @@ def test_headline_counts_the_impact_snapshots_and_data() -> None:
         data_diffs=[("t.py::test_d", Diff({"mart_c": Table("1 row changed", breaking=True), "mart_d": Table("same")}))],
         failed_snapshots=[("t.py::test_g", "What changed:\n- mart_c")],
     )
-    headline = "**2 assets modified, 3 downstream, 1 breaking; 1 snapshot failed; data diff of 2 assets (1 breaking)**"
+    headline = "**2 assets modified, 3 downstream, 1 breaking; 1 snapshot failed; data: 2 assets changed (1 breaking)**"
     assert _lines(text)[:3] == ["## pytest-dbt-assets report", "", headline + " (against `origin/main (1a2b3c4)`)"]
 
 
@@ -169,7 +172,7 @@ def test_data_diffs_one_line_per_asset_long_parts_folded() -> None:
 def test_a_data_diff_without_tables_says_what_it_says() -> None:
     text = render_report(impact=None, data_diffs=[("t.py::test_e", Diff())], failed_snapshots=[])
     assert "**`t.py::test_e`**\n\n- no tables\n" in text
-    assert text.split("\n")[2] == "**data diff of 0 assets**"
+    assert text.split("\n")[2] == "**data: 0 assets changed**"
 
 
 def test_pipes_and_backticks_are_escaped() -> None:
