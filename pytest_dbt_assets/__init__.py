@@ -13,12 +13,16 @@ from pytest_dbt_assets.errors import (
     MarkerError,
     MaterializationError,
     ProjectNotFoundError,
+    RevisionError,
     SelectionError,
     SeveralProjectsError,
     SourceDataError,
 )
 
 if TYPE_CHECKING:
+    from pytest_dbt_assets.diff.data import DataDiff, TableDiff
+    from pytest_dbt_assets.diff.fixtures import DiffAssets
+    from pytest_dbt_assets.diff.impact import Impact
     from pytest_dbt_assets.fixtures import MaterializeAssets
     from pytest_dbt_assets.graph import AssetGraph
     from pytest_dbt_assets.materialize import Materialization
@@ -29,20 +33,25 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AssetGraph",
+    "DataDiff",
     "DbtAssetsError",
     "DbtAssetsProject",
     "DbtAssetsSnapshotAssertion",
     "DbtCommandError",
     "DbtParseError",
     "DefinitionsError",
+    "DiffAssets",
+    "Impact",
     "MarkerError",
     "Materialization",
     "MaterializationError",
     "MaterializeAssets",
     "ProjectNotFoundError",
+    "RevisionError",
     "SelectionError",
     "SeveralProjectsError",
     "SourceDataError",
+    "TableDiff",
     "__version__",
 ]
 
@@ -50,6 +59,10 @@ __all__ = [
 # plugin's entry point is a submodule): these load on first use, not at start-up.
 _LAZY = {
     "AssetGraph": "pytest_dbt_assets.graph",
+    "DataDiff": "pytest_dbt_assets.diff.data",
+    "TableDiff": "pytest_dbt_assets.diff.data",
+    "DiffAssets": "pytest_dbt_assets.diff.fixtures",
+    "Impact": "pytest_dbt_assets.diff.impact",
     "DbtAssetsProject": "pytest_dbt_assets.project",
     "Materialization": "pytest_dbt_assets.materialize",
     "MaterializeAssets": "pytest_dbt_assets.fixtures",

@@ -14,7 +14,7 @@ import hashlib
 import inspect
 import json
 import textwrap
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from pytest_dbt_assets.compat.dagster import asset_function
@@ -137,19 +137,3 @@ def _source_digest(function: Any) -> str | None:
         return digest(inspect.getsource(function))
     except (OSError, TypeError):  # made at run time (exec, a lambda in a REPL): nothing to read
         return None
-
-
-def keys_reaching(deps: Mapping[str, Iterable[str]], keys: Iterable[str]) -> set[str]:
-    """``keys`` and everything downstream of them, by the parents in ``deps``."""
-    children: dict[str, set[str]] = {}
-    for child, parents in deps.items():
-        for parent in parents:
-            children.setdefault(parent, set()).add(child)
-    found: set[str] = set()
-    pending = list(keys)
-    while pending:
-        key = pending.pop()
-        if key not in found:
-            found.add(key)
-            pending.extend(children.get(key, ()))
-    return found
