@@ -41,7 +41,9 @@ def run_base_side(request: Any) -> None:
 
         materialize = request.getfixturevalue("dbt_assets_materialize")
         project = request.getfixturevalue("dbt_assets_project")
-        built = materialize(asked["select"], dbt_select=asked["dbt_select"], raise_on_error=False)
+        built = materialize(
+            asked["select"], dbt_select=asked["dbt_select"], baseline=asked["baseline"], raise_on_error=False
+        )
         result["materialization"] = {
             "success": built.success,
             "failures": list(built.failures),

@@ -42,6 +42,7 @@ class DiffAssets(Protocol):
         dbt_select: str | None = None,
         examples: int = 3,
         profile: bool = False,
+        baseline: bool | None = None,
     ) -> DataDiff: ...
 
 
@@ -112,13 +113,14 @@ def dbt_assets_diff(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> DiffAssets:
     """Function: ``dbt_assets_diff(base=None, select=None, *, dbt_select=None, examples=3,
-    profile=False) -> DataDiff``.
+    profile=False, baseline=None) -> DataDiff``.
 
     Builds the selection twice on the same source data: at the base revision (its tree read
     from git, built by a pytest run of its own; kept in pytest's cache for later runs) and in
     this test's database from the working tree, then compares each asset's rows by its unique
     key (its dbt ``unique`` test or contract; else whole rows) and its columns. ``base`` defaults
-    to ``dbt_assets_base`` (origin/main). Costs one nested pytest run the first time a base
+    to ``dbt_assets_base`` (origin/main); ``baseline=True`` (or the marker's) starts both sides
+    from their revision's session baseline. Costs one nested pytest run the first time a base
     commit and selection are asked.
     """
     from pytest_dbt_assets.diff.export import export_graph
@@ -136,13 +138,14 @@ def dbt_assets_diff(
         dbt_select: str | None = None,
         examples: int = 3,
         profile: bool = False,
+        baseline: bool | None = None,
     ) -> DataDiff:
         __tracebackhide__ = True
         if select is not None and not isinstance(select, (str, list, tuple)):
             fail(RevisionError("dbt_assets_diff(select=...) takes asset keys as strings ('a/b', or a list of them)."))
         try:
             found = _base(config, tmp_path_factory, base)
-            built: Materialization = dbt_assets_materialize(select, dbt_select=dbt_select)
+            built: Materialization = dbt_assets_materialize(select, dbt_select=dbt_select, baseline=baseline)
             result, folder = found.runs.result(
                 BaseRequest(
                     found.revision,
@@ -154,6 +157,7 @@ def dbt_assets_diff(
                     select=list(select) if isinstance(select, tuple) else select,
                     dbt_select=dbt_select,
                     data=_plain_rows(data),
+                    baseline=baseline if baseline is not None else marker_kwargs(request).get("baseline"),
                 )
             )
             base_run = result.get("materialization") or {}

@@ -137,6 +137,7 @@ class BaseRequest:
     select: Any = None
     dbt_select: str | None = None
     data: Mapping[str, Any] = field(default_factory=dict)
+    baseline: bool | None = None
 
     def key(self) -> str:
         """What the result depends on: the commit, what is built, the source data and the plugin."""
@@ -155,6 +156,7 @@ class BaseRequest:
                 "materialize": self.materialize,
                 "select": self.select,
                 "dbt_select": self.dbt_select,
+                "baseline": self.baseline,
                 "data": self.data,
                 "data_files": data_files,
                 "plugin": package_version("pytest-dbt-assets"),

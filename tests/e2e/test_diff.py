@@ -135,7 +135,9 @@ def test_a_column_added_is_non_breaking_and_the_report_shows_the_impacted_subgra
         {
             "tests/test_change.py": """
         def test_only_a_column_added(dbt_assets_diff):
-            diff = dbt_assets_diff(base="main", dbt_select="+stg_customers")
+            # Each side starts from its revision's session baseline and builds only the model.
+            diff = dbt_assets_diff(base="main", dbt_select="stg_customers", baseline=True)
+            assert list(diff.tables) == ["jaffle/staging/stg_customers"]
             table = diff["jaffle/staging/stg_customers"]
             assert table.columns_added == {"shout_name": "VARCHAR"}
             assert (table.added, table.removed, table.changed) == (0, 0, 0)
