@@ -63,7 +63,10 @@ def _base(config: pytest.Config, factory: pytest.TempPathFactory | None, name: s
     elif factory is not None:
         cache_root = shared_folder(factory.getbasetemp(), xdist_worker=hasattr(config, "workerinput")) / "base"
     else:
-        raise RevisionError("comparing with a base revision needs pytest's cache provider (-p no:cacheprovider).")
+        raise RevisionError(
+            "the impact told at the end of a run keeps the base revision's build in pytest's cache, which "
+            "-p no:cacheprovider turned off: run without that option."
+        )
     return _Base(BaseRuns(repo, cache_root), revision)
 
 
