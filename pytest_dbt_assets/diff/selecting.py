@@ -233,6 +233,10 @@ class ChangedSince:
             terminalreporter.write_line(f"dbt-assets: deselected {nodeid}: {reason}")
         collected = "?" if self.collected is None else str(self.collected)
         terminalreporter.write_line(
-            f"dbt-assets: changed since {self.label}: {len(self.change.touched)} assets touched, "
-            f"{len(self.change.files)} files changed; {len(self.deselected)} of {collected} tests deselected"
+            f"dbt-assets: changed since {self.label}: {_count(len(self.change.touched), 'asset')} touched, "
+            f"{_count(len(self.change.files), 'file')} changed; {len(self.deselected)} of {collected} tests deselected"
         )
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" + ("" if number == 1 else "s")
