@@ -130,6 +130,8 @@ class ChangedSince:
             self._compute_change()
         except DbtAssetsError as error:
             self.problem = str(error)
+        except Exception as error:  # noqa: BLE001 - whatever failed, every test runs, and the run says why
+            self.problem = f"{type(error).__name__}: {error}"
         if self.problem is not None:
             self.config.issue_config_time_warning(
                 pytest.PytestWarning(
