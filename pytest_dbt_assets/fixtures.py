@@ -16,6 +16,7 @@ import pytest
 from pytest_dbt_assets.baseline import shared_folder
 from pytest_dbt_assets.compat import pytest as pytest_compat
 from pytest_dbt_assets.diff.fixtures import graph_impact
+from pytest_dbt_assets.diff.selecting import REACHED
 from pytest_dbt_assets.errors import BaselineError, DbtAssetsError, MarkerError
 from pytest_dbt_assets.fixture_base import fail, marker_kwargs, session_of, source_rows
 from pytest_dbt_assets.session import DbtAssetsSession
@@ -329,6 +330,7 @@ def dbt_assets_materialize(
             raise error.with_traceback(None) from None
         # user_properties travel with the report, so the summary works under xdist too.
         request.node.user_properties.append((USER_PROPERTY, materialization.summary()))
+        request.node.stash.setdefault(REACHED, set()).update(materialization.statuses)  # --dbt-assets-changed-since
         return materialization
 
     return materialize

@@ -12,6 +12,7 @@ import pytest
 from pytest_dbt_assets.compat import pytest as pytest_compat
 from pytest_dbt_assets.compat import syrupy as syrupy_compat
 from pytest_dbt_assets.diff.fixtures import dbt_assets_diff  # noqa: F401 - registered as the plugin's fixture
+from pytest_dbt_assets.diff.selecting import ChangedSince, ReachRecorder
 from pytest_dbt_assets.errors import DbtAssetsError
 from pytest_dbt_assets.fixture_base import MARKER, SESSION_KEY, fail
 from pytest_dbt_assets.fixtures import (  # noqa: F401 - registered as the plugin's fixtures
@@ -145,6 +146,9 @@ def pytest_configure(config: pytest.Config) -> None:
         from pytest_dbt_assets.diff.reporting import ChangeReporter  # only when asked
 
         config.pluginmanager.register(ChangeReporter(config), "dbt_assets_changes")
+    config.pluginmanager.register(ReachRecorder(config), "dbt_assets_reach")
+    if session.settings.changed_since is not None:
+        config.pluginmanager.register(ChangedSince(config, session.settings.changed_since), "dbt_assets_changed_since")
     _configure_snapshot_keeper(config)
 
 

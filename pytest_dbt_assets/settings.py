@@ -44,6 +44,11 @@ OPTIONS = {
         "with (default: origin/main)"
     ),
     "report": "write a Markdown report for the pull request to this file: impact, data diffs, failed snapshots",
+    "changed_since": (
+        "run only the tests a change since this git revision touches: a test that uses the plugin's fixtures "
+        "is deselected when what it reached in its last recorded run (kept in pytest's cache) did not change, "
+        "and neither did its file nor a conftest.py above it"
+    ),
 }
 RUNNERS = ("worker", "subprocess")
 DEFAULT_BASE = "origin/main"
@@ -80,6 +85,7 @@ class Settings:
     base: str = DEFAULT_BASE
     report: Path | None = None
     impact: bool = False
+    changed_since: str | None = None
 
     def __post_init__(self) -> None:
         if not self.project_dirs and self.project_dir is not None:
@@ -150,6 +156,7 @@ def resolve_settings(
         base=revision if (revision := value("base")[0]) is not None else DEFAULT_BASE,
         report=path("report"),
         impact=bool((flags or {}).get("impact")),
+        changed_since=value("changed_since")[0],
     )
 
 
