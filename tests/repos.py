@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import subprocess
 import textwrap
 from collections.abc import Mapping
 from pathlib import Path
@@ -590,3 +591,35 @@ PLAIN_DEFINITIONS = """
         },
     )
 """
+
+
+# A team's repository under git, for comparisons with a base revision.
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "Data Team",
+    "GIT_AUTHOR_EMAIL": "data@example.com",
+    "GIT_COMMITTER_NAME": "Data Team",
+    "GIT_COMMITTER_EMAIL": "data@example.com",
+}
+
+
+def git(repo: Path, *args: str) -> str:
+    done = subprocess.run(
+        ["git", *args], cwd=repo, env={**os.environ, **GIT_ENV}, capture_output=True, text=True, check=True
+    )
+    return done.stdout
+
+
+def checkout_state(repo: Path) -> str:
+    """What a run must leave as it was: HEAD, the index, the stash, the status, and every file
+    git sees (tracked or not ignored), byte for byte."""
+    digest = hashlib.sha256()
+    for part in (
+        git(repo, "rev-parse", "HEAD"),
+        git(repo, "ls-files", "--stage"),
+        git(repo, "stash", "list"),
+        git(repo, "status", "--porcelain=v1", "--untracked-files=all"),
+    ):
+        digest.update(part.encode())
+    for name in sorted(git(repo, "ls-files", "--cached", "--others", "--exclude-standard").splitlines()):
+        digest.update(name.encode() + (repo / name).read_bytes())
+    return digest.hexdigest()

@@ -96,6 +96,7 @@ def session_impact(config: pytest.Config, base: str | None) -> Impact:
     session = session_of(config)
     if session.settings.project_dir is None:
         raise RevisionError("there is no dbt project to compare")
+    base = base if base is not None else session.settings.base  # one load for the report and the selection
     cached = config.stash.get(_IMPACTS, {})
     if base not in cached:
         with tempfile.TemporaryDirectory(prefix="dbt-assets-impact-") as work:

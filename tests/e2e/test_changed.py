@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_diff import checkout_state, git
-from tests.repos import SHOP_DBT_FILES, SHOP_INI, write_files
+from tests.repos import SHOP_DBT_FILES, SHOP_INI, checkout_state, git, write_files
 
 pytestmark = pytest.mark.e2e
 

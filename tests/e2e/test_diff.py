@@ -4,25 +4,17 @@ the graph impact, the pull-request report, and the user's checkout left as it wa
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.repos import write_files
+from tests.repos import checkout_state, git, write_files
 
 pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
-GIT_ENV = {
-    "GIT_AUTHOR_NAME": "Data Team",
-    "GIT_AUTHOR_EMAIL": "data@example.com",
-    "GIT_COMMITTER_NAME": "Data Team",
-    "GIT_COMMITTER_EMAIL": "data@example.com",
-}
 STG_ORDERS = "jaffle_dbt/models/staging/stg_orders.sql"
 STG_CUSTOMERS = "jaffle_dbt/models/staging/stg_customers.sql"
 CONFTEST = """
@@ -33,31 +25,6 @@ from jaffle_dagster.resources import DuckDBWarehouse
 def dbt_assets_resources(dbt_assets_project):
     return {"warehouse": DuckDBWarehouse(path=str(dbt_assets_project.duckdb_path))}
 """
-
-
-def git(repo: Path, *args: str) -> str:
-    import os
-
-    done = subprocess.run(
-        ["git", *args], cwd=repo, env={**os.environ, **GIT_ENV}, capture_output=True, text=True, check=True
-    )
-    return done.stdout
-
-
-def checkout_state(repo: Path) -> str:
-    """What a run must leave as it was: HEAD, the index, the stash, the status, and every file
-    git sees (tracked or not ignored), byte for byte."""
-    digest = hashlib.sha256()
-    for part in (
-        git(repo, "rev-parse", "HEAD"),
-        git(repo, "ls-files", "--stage"),
-        git(repo, "stash", "list"),
-        git(repo, "status", "--porcelain=v1", "--untracked-files=all"),
-    ):
-        digest.update(part.encode())
-    for name in sorted(git(repo, "ls-files", "--cached", "--others", "--exclude-standard").splitlines()):
-        digest.update(name.encode() + (repo / name).read_bytes())
-    return digest.hexdigest()
 
 
 def example_repo(pytester: pytest.Pytester, variant: str = "") -> Path:
