@@ -95,7 +95,15 @@ def _inner_runs_are_plain_sessions(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 # The end-to-end modules whose tests take longest (measured with --durations), started first.
-_LONGEST_FIRST = ("test_fidelity.py", "test_leaks.py", "test_isolation.py", "test_baseline.py", "test_snowflake.py")
+_LONGEST_FIRST = (
+    "test_fidelity.py",
+    "test_leaks.py",
+    "test_isolation.py",
+    "test_baseline.py",
+    "test_snowflake.py",
+    "test_changed.py",
+    "test_diff.py",
+)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -94,6 +94,19 @@ def test_a_changed_staging_model_is_told_row_by_row_downstream(pytester: pytest.
 
 def test_a_column_added_is_non_breaking_and_the_report_shows_the_impacted_subgraph(pytester: pytest.Pytester) -> None:
     repo = example_repo(pytester)
+    # On main: a snapshot of what stg_customers builds, with its columns, kept by the team.
+    write_files(
+        repo,
+        {
+            "tests/test_snapshot.py": """
+        def test_customers_columns(dbt_assets_materialize, dbt_assets_snapshot):
+            assert dbt_assets_materialize(dbt_select="+stg_customers").summary(columns=True) == dbt_assets_snapshot
+        """
+        },
+    )
+    pytester.runpytest("-p", "no:randomly", "--snapshot-update", "tests/test_snapshot.py").assert_outcomes(passed=1)
+    git(repo, "add", "--all")
+    git(repo, "commit", "--quiet", "--message=a snapshot")
     edit(repo, STG_CUSTOMERS, "select\n", "select\n    upper(first_name) as shout_name,\n")
     git(repo, "checkout", "--quiet", "-b", "shout")
     git(repo, "commit", "--quiet", "--all", "--message=add a column")
@@ -122,11 +135,13 @@ def test_a_column_added_is_non_breaking_and_the_report_shows_the_impacted_subgra
     result = pytester.runpytest(
         "-p", "no:randomly", "--dbt-assets-impact", "--dbt-assets-base=main", "--dbt-assets-report=report.md"
     )
-    result.assert_outcomes(passed=2)
+    result.assert_outcomes(passed=2, failed=1)  # the snapshot sees the new column
     result.stdout.fnmatch_lines(["*dbt-assets impact*", "*against main (*", "*jaffle/staging/stg_customers*SQL*"])
     report = (repo / "report.md").read_text()
     assert "```mermaid" in report and "stg_customers" in report and "customers" in report
     assert r"column shout\_name added (varchar), no rows changed (non-breaking)" in report  # Markdown-escaped
+    failed = report[report.index("### Failed snapshots (1)") :]
+    assert "tests/test_snapshot.py::test_customers_columns" in failed and "shout_name" in failed
     (repo / "report.md").unlink()
     assert checkout_state(repo) == before
 
