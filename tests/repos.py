@@ -623,3 +623,18 @@ def checkout_state(repo: Path) -> str:
     for name in sorted(git(repo, "ls-files", "--cached", "--others", "--exclude-standard").splitlines()):
         digest.update(name.encode() + (repo / name).read_bytes())
     return digest.hexdigest()
+
+
+def commit_new_repo(repo: Path, message: str) -> None:
+    """``repo`` made a git repository on branch main, everything in it committed."""
+    git(repo, "init", "--quiet", "--initial-branch=main")
+    git(repo, "add", "--all")
+    git(repo, "commit", "--quiet", f"--message={message}")
+
+
+def edit(repo: Path, name: str, old: str, new: str) -> None:
+    """Replace ``old`` by ``new`` in ``repo/name``, which must hold it."""
+    path = repo / name
+    text = path.read_text()
+    assert old in text, f"{name} no longer holds {old!r}"
+    path.write_text(text.replace(old, new))

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.repos import SHOP_DBT_FILES, SHOP_INI, checkout_state, git, write_files
+from tests.repos import SHOP_DBT_FILES, SHOP_INI, checkout_state, commit_new_repo, edit, git, write_files
 
 pytestmark = pytest.mark.e2e
 
@@ -125,17 +125,8 @@ CHANGES = {
 def shop_repo(pytester: pytest.Pytester) -> Path:
     repo = pytester.path
     write_files(repo, FILES)
-    git(repo, "init", "--quiet", "--initial-branch=main")
-    git(repo, "add", "--all")
-    git(repo, "commit", "--quiet", "--message=shop")
+    commit_new_repo(repo, "shop")
     return repo
-
-
-def edit(repo: Path, name: str, old: str, new: str) -> None:
-    path = repo / name
-    text = path.read_text()
-    assert old in text, f"{name} no longer holds {old!r}"
-    path.write_text(text.replace(old, new))
 
 
 @pytest.mark.parametrize("kind", list(CHANGES))

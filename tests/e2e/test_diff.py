@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.repos import checkout_state, git, write_files
+from tests.repos import checkout_state, commit_new_repo, edit, git, write_files
 
 pytestmark = pytest.mark.e2e
 
@@ -37,17 +37,8 @@ def example_repo(pytester: pytest.Pytester, variant: str = "") -> Path:
     )
     files = {".gitignore": "target/\n.pytest_cache/\n__pycache__/\n*.duckdb\n"}
     write_files(repo, files if variant else {**files, "tests/conftest.py": CONFTEST})
-    git(repo, "init", "--quiet", "--initial-branch=main")
-    git(repo, "add", "--all")
-    git(repo, "commit", "--quiet", "--message=jaffle shop")
+    commit_new_repo(repo, "jaffle shop")
     return repo
-
-
-def edit(repo: Path, name: str, old: str, new: str) -> None:
-    path = repo / name
-    text = path.read_text()
-    assert old in text, f"{name} no longer holds {old!r}"
-    path.write_text(text.replace(old, new))
 
 
 def test_a_changed_staging_model_is_told_row_by_row_downstream(pytester: pytest.Pytester) -> None:
