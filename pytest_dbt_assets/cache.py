@@ -25,10 +25,12 @@ PLACEHOLDER = "@@pytest-dbt-assets-project-dir@@"
 _ENV_VAR_USE = re.compile(rb"""env_var\(\s*['"]([^'"]+)['"]""")
 
 
-def cache_folder(project_dir: Path) -> Path:
-    """The plugin's cache in the user's dbt project: manifests, partial-parse files and
-    baseline templates, kept across runs under ``target/`` (which dbt users do not commit)."""
-    return project_dir / "target" / "dbt_assets_cache"
+def cache_folder(project_dir: Path, root: Path | None = None) -> Path:
+    """The plugin's cache of a dbt project: manifests, partial-parse files and baseline
+    templates, kept across runs under its ``target/`` (which dbt users do not commit), or in
+    ``root`` (``dbt_assets_cache_dir``: a folder a CI job keeps between runs), one folder per
+    dbt project name. Entries are keyed by content, so projects may share one."""
+    return root / project_dir.name if root is not None else project_dir / "target" / "dbt_assets_cache"
 
 
 def env_vars_read(content: bytes) -> set[str]:

@@ -86,7 +86,9 @@ class PreparedManifest:
         return project.manifest
 
 
-def prepare_manifest(source_dir: Path, workdir: Path | None = None, backend: Backend | None = None) -> PreparedManifest:
+def prepare_manifest(
+    source_dir: Path, workdir: Path | None = None, backend: Backend | None = None, cache_root: Path | None = None
+) -> PreparedManifest:
     """Parse ``source_dir`` with the plugin's profile for ``backend`` (DuckDB's when None; or take the cached manifest) and
     make ``<source_dir>/target/manifest.json`` that manifest, replacing a missing or stale one
     atomically, so the user's Dagster modules read it when conftest.py imports them.
@@ -119,7 +121,7 @@ def prepare_manifest(source_dir: Path, workdir: Path | None = None, backend: Bac
             skip=python_projects_inside(source_dir),
         )
 
-        cache_dir = cache_folder(source_dir)
+        cache_dir = cache_folder(source_dir, cache_root)
         early_parse = (cache_dir / EARLY_PARSE_DIR, key)
 
         def parse() -> str:

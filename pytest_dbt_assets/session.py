@@ -61,7 +61,7 @@ class DbtAssetsSession:
         project_dir = settings.project_dir
         self.supervisor = WorkerSupervisor(
             enabled=settings.runner != "subprocess" and project_dir is not None,
-            cache_dir=cache_folder(project_dir) / "partial_parse" if project_dir else None,
+            cache_dir=cache_folder(project_dir, settings.cache_dir) / "partial_parse" if project_dir else None,
         )
         self.baseline: BaselineStore | None = None  # made on the first test that asks for it
         self._cleanups: list[Callable[[], None]] = []
@@ -248,6 +248,8 @@ class DbtAssetsSession:
                 select=settings.baseline_select,
                 data_dir=settings.data_dir,
                 definitions=settings.definitions,
-                cache_dir=cache_folder(settings.project_dir) if cache_usable and settings.project_dir else None,
+                cache_dir=cache_folder(settings.project_dir, settings.cache_dir)
+                if cache_usable and settings.project_dir
+                else None,
             )
         return self.baseline

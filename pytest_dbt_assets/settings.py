@@ -43,6 +43,10 @@ OPTIONS = {
         "the git revision that dbt_assets_diff, dbt_asset_graph.diff() and --dbt-assets-impact compare "
         "with (default: origin/main)"
     ),
+    "cache_dir": (
+        "folder of the plugin's cache (parsed manifests, partial-parse files, baseline templates), e.g. one "
+        "your CI keeps between jobs (default: <dbt project>/target/dbt_assets_cache)"
+    ),
     "report": "write a Markdown report for the pull request to this file: impact, data diffs, failed snapshots",
     "changed_since": (
         "run only the tests a change since this git revision touches: a test that uses the plugin's fixtures "
@@ -85,6 +89,7 @@ class Settings:
     base: str = DEFAULT_BASE
     report: Path | None = None
     impact: bool = False
+    cache_dir: Path | None = None
     changed_since: str | None = None
 
     def __post_init__(self) -> None:
@@ -155,6 +160,7 @@ def resolve_settings(
         warehouse=value("warehouse")[0],
         base=revision if (revision := value("base")[0]) is not None else DEFAULT_BASE,
         report=path("report"),
+        cache_dir=path("cache_dir"),
         impact=bool((flags or {}).get("impact")),
         changed_since=value("changed_since")[0],
     )

@@ -73,14 +73,18 @@ class Workspace:
         self.early_workdir = make_temp_folder()
         try:
             with quiet_upstream():  # dbt is imported here: its tracking library's root log handler goes
-                self.prepared = prepare_manifest(self.settings.project_dir, self.early_workdir, self.backend)
+                self.prepared = prepare_manifest(
+                    self.settings.project_dir, self.early_workdir, self.backend, self.settings.cache_dir
+                )
         except DbtAssetsError as error:
             self.prepared = error
         finally:
             dagster_dbt_compat.forget_dagster_dbt_manifests()
         for project_dir in self.settings.project_dirs[1:]:
             try:
-                self.prepared_others[project_dir] = prepare_manifest(project_dir, backend=self.served_by)
+                self.prepared_others[project_dir] = prepare_manifest(
+                    project_dir, backend=self.served_by, cache_root=self.settings.cache_dir
+                )
             except DbtAssetsError as error:
                 self.prepared_others[project_dir] = error
             finally:
@@ -150,7 +154,7 @@ class Workspace:
         if isinstance(prepared, DbtAssetsError):
             raise prepared.with_traceback(None)
         project = self._take_early_copy(workdir) or build_project(settings.project_dir, workdir, self.served_by)
-        _install_manifest(project, prepared)
+        _install_manifest(project, prepared, self.settings.cache_dir)
         others = []
         for project_dir in settings.project_dirs[1:]:
             prepared_other = self.prepared_others.get(project_dir)
@@ -159,7 +163,7 @@ class Workspace:
             folder = workdir / "projects" / project_dir.name
             folder.mkdir(parents=True)
             other = build_project(project_dir, folder, self.served_by)
-            _install_manifest(other, prepared_other)
+            _install_manifest(other, prepared_other, self.settings.cache_dir)
             others.append(other)
         share_database(project, others)
         attach_pinned_databases(project)
@@ -186,7 +190,7 @@ class Workspace:
             self._restore_dbt_project = None
 
 
-def _install_manifest(project: DbtAssetsProject, prepared: PreparedManifest | None) -> None:
+def _install_manifest(project: DbtAssetsProject, prepared: PreparedManifest | None, cache_root: Path | None) -> None:
     """The start-up parse's manifest installed in ``project``; without one (the plugin was
     registered after pytest's first hook), a parse here."""
     from pytest_dbt_assets.manifest import load_manifest, write_user_manifest
@@ -194,7 +198,7 @@ def _install_manifest(project: DbtAssetsProject, prepared: PreparedManifest | No
     if prepared is not None:
         prepared.install(project)
     else:
-        load_manifest(project, cache_folder(project.source_dir))
+        load_manifest(project, cache_folder(project.source_dir, cache_root))
         write_user_manifest(project)
 
 

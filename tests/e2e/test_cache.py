@@ -12,7 +12,7 @@ from pytest_dbt_assets.cache import (
 )
 from tests.repos import write_files
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.own_cache]  # they look into the cache
 
 GRAPH_TEST = """
     def test_graph(dbt_asset_graph):
@@ -112,3 +112,28 @@ def test_worker_starts_from_the_start_up_parse_also_of_a_deleted_session(shop_re
     [note] = second.rglob(CACHE_NOTE)
     assert note.read_text() == first_note  # made in the first session's start-up copy
     assert note.read_text().splitlines()[1] == "used by dbt"
+
+
+def test_a_cache_folder_of_its_own_serves_a_fresh_clone_and_leaves_target_empty(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--dbt-assets-cache-dir` (a folder CI keeps between jobs): a second checkout of the same
+    project, elsewhere, runs no parse, and no cache is written under either project's target/."""
+    from pytest_dbt_assets import manifest
+    from tests.repos import SHOP_DAGSTER_FILES, SHOP_DBT_FILES, SHOP_INI
+
+    cache = pytester.path / "ci-cache"
+    for clone in ("first", "second"):
+        root = pytester.path / clone
+        write_files(root, {**SHOP_DBT_FILES, **SHOP_DAGSTER_FILES, "pyproject.toml": SHOP_INI})
+        write_files(root, {"tests/test_graph.py": GRAPH_TEST})
+        if clone == "second":  # inner runs share this process's modules: no parse may run now
+            monkeypatch.setattr(manifest, "parse_project", _refuse_to_parse)
+        monkeypatch.chdir(root)
+        pytester.runpytest(f"--dbt-assets-cache-dir={cache}").assert_outcomes(passed=1)
+        assert not (root / "shop/target/dbt_assets_cache").exists()
+    assert len(list((cache / "shop").glob("*.json"))) == 1
+
+
+def _refuse_to_parse(project: object) -> None:
+    raise AssertionError("dbt parse ran, the cache folder was not used")
