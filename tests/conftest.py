@@ -56,19 +56,8 @@ class _KeepLibraryModules:
 
 
 @pytest.fixture
-def pytester(
-    pytester: pytest.Pytester,
-    monkeypatch: pytest.MonkeyPatch,
-    request: pytest.FixtureRequest,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[pytest.Pytester]:
-    """pytester whose inner runs share the library modules earlier inner runs imported, and the
-    plugin's cache (``--dbt-assets-cache-dir``, keyed by content): a dbt project the suite has
-    parsed before is not parsed again. Tests of the cache itself are marked ``own_cache``;
-    ``DBT_ASSETS_TESTS_OWN_CACHE=1`` gives every test its own (to measure what sharing saves)."""
-    if request.node.get_closest_marker("own_cache") is None and not os.environ.get("DBT_ASSETS_TESTS_OWN_CACHE"):
-        shared = _shared_cache(tmp_path_factory.getbasetemp(), xdist_worker=hasattr(request.config, "workerinput"))
-        monkeypatch.setenv("PYTEST_ADDOPTS", f"--dbt-assets-cache-dir={shared}")
+def pytester(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.Pytester]:
+    """pytester whose inner runs share the library modules earlier inner runs imported."""
     keeper = _KeepLibraryModules(pytester.path)
     inline_run = pytester.inline_run
 
@@ -88,11 +77,6 @@ def pytester(
     monkeypatch.setattr(pytester, "inline_run", inline_run_counted)
     monkeypatch.setattr(pytester, "runpytest_subprocess", runpytest_subprocess_counted)
     yield pytester
-
-
-def _shared_cache(basetemp: Path, *, xdist_worker: bool) -> Path:
-    """One folder for the whole run, its xdist workers included (beside their basetemps)."""
-    return (basetemp.parent if xdist_worker else basetemp) / "dbt-assets-shared-cache"
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ import pytest
 
 from tests.repos import SHOP_INI, run_pytest, write_files
 
-pytestmark = [pytest.mark.e2e, pytest.mark.own_cache]  # they look into the cache
+pytestmark = pytest.mark.e2e
 
 SEGMENT_FILES: dict[str, str] = {
     "data/crm/segments.csv": """

@@ -12,7 +12,7 @@ from pytest_dbt_assets.cache import (
 )
 from tests.repos import write_files
 
-pytestmark = [pytest.mark.e2e, pytest.mark.own_cache]  # they look into the cache
+pytestmark = pytest.mark.e2e
 
 GRAPH_TEST = """
     def test_graph(dbt_asset_graph):

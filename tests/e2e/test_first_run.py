@@ -20,7 +20,7 @@ import pytest
 
 from tests.repos import run_pytest, write_files
 
-pytestmark = [pytest.mark.e2e, pytest.mark.own_cache]  # they look into the cache
+pytestmark = pytest.mark.e2e
 
 DBT_FILES = {
     "dbt_project.yml": """
