@@ -25,6 +25,7 @@ from pytest_dbt_assets.errors import DbtParseError
 from pytest_dbt_assets.owner import make_temp_folder
 from pytest_dbt_assets.project import DbtAssetsProject, build_project, read_project_yml
 from pytest_dbt_assets.warehouse.base import Backend
+from pytest_dbt_assets.words import listed
 
 USER_MANIFEST = Path("target", "manifest.json")
 # Under the manifest cache: dbt's partial-parse file of the parse that made each entry, by its
@@ -270,8 +271,7 @@ def describe_manifest_difference(theirs: Any, ours: Any) -> str:
         ("different code, parents or relation", changed),
     ):
         if ids:
-            shown = ", ".join(ids[:3]) + (f" and {len(ids) - 3} more" if len(ids) > 3 else "")
-            found.append(f"{label}: {shown}")
+            found.append(f"{label}: {listed(ids)}")
     return "; ".join(found) or "same nodes, other project or adapter"
 
 

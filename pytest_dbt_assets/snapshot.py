@@ -16,6 +16,7 @@ from syrupy.extensions.single_file import SingleFileSnapshotExtension
 from pytest_dbt_assets.compat import syrupy as syrupy_compat
 from pytest_dbt_assets.errors import SnapshotDataError
 from pytest_dbt_assets.mermaid import flowchart
+from pytest_dbt_assets.words import plural
 
 FORMAT_VERSION = 1
 HEADER = f"# pytest-dbt-assets snapshot, format {FORMAT_VERSION}\n"
@@ -250,7 +251,7 @@ def _assets_change(before: list[str], after: list[str]) -> str | None:
 
 
 def _count(keys: list[str]) -> str:
-    return f"{len(keys)} asset" if len(keys) == 1 else f"{len(keys)} assets"
+    return plural(len(keys), "asset")
 
 
 def _listing(keys: list[str], limit: int = 10) -> str:

@@ -17,6 +17,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from pytest_dbt_assets.errors import RevisionError
+from pytest_dbt_assets.words import listed
 
 RECORD_VERSION = 1
 EVERYTHING_FIXTURES = (
@@ -28,7 +29,6 @@ EVERYTHING_FIXTURES = (
 )
 """Fixtures that let a test reach any asset: the graph (and its snapshot), the definitions, the
 temporary project (any dbt command), dbt itself."""
-_SHOWN_KEYS = 3
 
 
 @dataclass(frozen=True)
@@ -184,17 +184,12 @@ def decide(record: Reach | None, change: Change, test_files: Sequence[str]) -> D
         return Decision(False, f"{asks}; the asset graph did not change {since}")
     hit = sorted(set(record.keys) & change.touched)
     if hit:
-        return Decision(True, f"reaches {_keys(hit)}, changed {since}")
+        return Decision(True, f"reaches {listed(hit)}, changed {since}")
     new = sorted(key for key, parents in change.added_parents.items() if set(parents) & set(record.keys))
     if new:
-        return Decision(True, f"reaches a parent of {_keys(new)}, added {since}")
-    reaches = f"reaches {_keys(list(record.keys))}" if record.keys else "reaches no asset"
+        return Decision(True, f"reaches a parent of {listed(new)}, added {since}")
+    reaches = f"reaches {listed(list(record.keys))}" if record.keys else "reaches no asset"
     return Decision(False, f"{reaches}; nothing it reaches changed {since}")
-
-
-def _keys(keys: Sequence[str]) -> str:
-    shown = ", ".join(keys[:_SHOWN_KEYS])
-    return shown + (f" and {len(keys) - _SHOWN_KEYS} more" if len(keys) > _SHOWN_KEYS else "")
 
 
 def _under(path: str, folder: str) -> bool:

@@ -19,6 +19,7 @@ import duckdb
 from pytest_dbt_assets.diff import rows
 from pytest_dbt_assets.diff.keys import unique_key_columns
 from pytest_dbt_assets.errors import UnknownAssetKeyError
+from pytest_dbt_assets.words import plural
 
 __all__ = ["DataDiff", "TableDiff", "diff_relation", "export_relation", "unique_key_columns"]
 
@@ -45,10 +46,6 @@ def export_relation(con: duckdb.DuckDBPyConnection, relation: str, path: Path) -
     """
     con.execute(f"COPY (SELECT * FROM {relation}) TO {rows.literal(str(path))} (FORMAT parquet)")
     return rows.columns_of(con, relation)
-
-
-def _plural(count: int, noun: str = "row") -> str:
-    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
 @dataclass(frozen=True)
@@ -156,18 +153,18 @@ class TableDiff:
         ``(non-breaking)``."""
         note = f"; {self.note}" if self.note else ""
         if self.rows_base is None:
-            return f"{self.key}: new asset ({_plural(self.rows_current or 0)}){note}"
+            return f"{self.key}: new asset ({plural(self.rows_current or 0, 'row')}){note}"
         if self.rows_current is None:
-            return f"{self.key}: removed (was {_plural(self.rows_base)}){note}"
+            return f"{self.key}: removed (was {plural(self.rows_base, 'row')}){note}"
         if self.unchanged():
-            return f"{self.key}: unchanged ({_plural(self.rows_current)}){note}"
+            return f"{self.key}: unchanged ({plural(self.rows_current, 'row')}){note}"
         row_parts = []
         if self.changed:
-            row_parts.append(f"{_plural(self.changed)} changed ({', '.join(self.changed_columns)})")
+            row_parts.append(f"{plural(self.changed, 'row')} changed ({', '.join(self.changed_columns)})")
         if self.added:
-            row_parts.append(f"{_plural(self.added)} added")
+            row_parts.append(f"{plural(self.added, 'row')} added")
         if self.removed:
-            row_parts.append(f"{_plural(self.removed)} removed")
+            row_parts.append(f"{plural(self.removed, 'row')} removed")
         column_parts = [f"column {name} added ({type_.lower()})" for name, type_ in sorted(self.columns_added.items())]
         column_parts += [
             f"column {name} removed ({type_.lower()})" for name, type_ in sorted(self.columns_removed.items())

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, TypeAlias
 
 from pytest_dbt_assets.diff.impact import Impact
+from pytest_dbt_assets.words import plural
 
 FOLD_ROWS = 20
 """A table or list longer than this folds into ``<details>``."""
@@ -120,10 +121,6 @@ def _details(summary: str, inner: list[str]) -> list[str]:
     return [f"<details><summary>{html.escape(summary)}</summary>", "", *inner, "", "</details>"]
 
 
-def _plural(count: int, word: str, words: str | None = None) -> str:
-    return f"{count} {word if count == 1 else (words or word + 's')}"
-
-
 def _headline(impact: Impact | None, snapshots: Sequence[tuple[str, str]], diffs: Sequence[tuple[str, Any]]) -> str:
     """One line of counts, e.g. ``2 assets modified, 3 downstream, 1 breaking; 1 snapshot failed``."""
     tables = [table for _, diff in diffs for table in diff.tables.values() if not table.unchanged()]
@@ -142,21 +139,21 @@ def _headline(impact: Impact | None, snapshots: Sequence[tuple[str, str]], diffs
         ]
         nonzero = [(count, word) for count, word in counts if count]
         words = [
-            f"{count} {'asset' if count == 1 else 'assets'} {word}" if index == 0 else f"{count} {word}"
+            f"{plural(count, 'asset')} {word}" if index == 0 else f"{count} {word}"
             for index, (count, word) in enumerate(nonzero)
         ] or ["no asset changed"]
         if impact.breaking:
             words.append(f"{len(impact.breaking)} breaking")
         if impact.jobs:
-            words.append(f"{_plural(len(impact.jobs), 'job')} changed")
+            words.append(f"{plural(len(impact.jobs), 'job')} changed")
         if impact.schedules:
-            words.append(f"{_plural(len(impact.schedules), 'schedule')} changed")
+            words.append(f"{plural(len(impact.schedules), 'schedule')} changed")
         parts.append(", ".join(words))
     if snapshots:
-        parts.append(f"{_plural(len(snapshots), 'snapshot')} failed")
+        parts.append(f"{plural(len(snapshots), 'snapshot')} failed")
     if diffs:
         broken = sum(1 for table in tables if table.breaking)
-        parts.append(f"data: {_plural(len(tables), 'asset')} changed" + (f" ({broken} breaking)" if broken else ""))
+        parts.append(f"data: {plural(len(tables), 'asset')} changed" + (f" ({broken} breaking)" if broken else ""))
     against = f" (against {code(impact.base)})" if impact is not None else ""
     return f"**{'; '.join(parts)}**{against}"
 
@@ -250,7 +247,7 @@ def _data_diff_unit(nodeid: str, diff: Any) -> list[_Block]:
         if first != text:
             full += [f"{key}:", *("  " + line for line in text.split("\n")), ""]
     if unchanged:
-        lines.append(f"- {_plural(unchanged, 'other asset')} unchanged")
+        lines.append(f"- {plural(unchanged, 'other asset')} unchanged")
     if not tables:
         lines.append(f"- {escape(str(diff.describe()).strip() or 'no asset compared')}")
     if not full:
@@ -281,5 +278,5 @@ def _fit(units: list[list[_Block]], max_lines: int) -> list[str]:
     lines = _render(kept, cap)
     if len(kept) < len(units):
         left = len(units) - len(kept)
-        lines += ["", f"_{_plural(left, 'more section')} left out to keep the report under {max_lines} lines._"]
+        lines += ["", f"_{plural(left, 'more section')} left out to keep the report under {max_lines} lines._"]
     return lines

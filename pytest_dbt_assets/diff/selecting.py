@@ -33,6 +33,7 @@ from pytest_dbt_assets.diff.fixtures import session_impact
 from pytest_dbt_assets.diff.revision import repository_root, resolve_revision
 from pytest_dbt_assets.errors import DbtAssetsError
 from pytest_dbt_assets.fixture_base import session_of
+from pytest_dbt_assets.words import plural
 
 REACHED = pytest.StashKey[set[str]]()
 """The asset keys a test's ``dbt_assets_materialize`` calls selected (set by the fixture)."""
@@ -235,10 +236,6 @@ class ChangedSince:
             terminalreporter.write_line(f"dbt-assets: deselected {nodeid}: {reason}")
         collected = "?" if self.collected is None else str(self.collected)
         terminalreporter.write_line(
-            f"dbt-assets: changed since {self.label}: {_count(len(self.change.touched), 'asset')} touched, "
-            f"{_count(len(self.change.files), 'file')} changed; {len(self.deselected)} of {collected} tests deselected"
+            f"dbt-assets: changed since {self.label}: {plural(len(self.change.touched), 'asset')} touched, "
+            f"{plural(len(self.change.files), 'file')} changed; {len(self.deselected)} of {collected} tests deselected"
         )
-
-
-def _count(number: int, noun: str) -> str:
-    return f"{number} {noun}" + ("" if number == 1 else "s")
