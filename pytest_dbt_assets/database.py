@@ -87,7 +87,7 @@ def load_sources(
             if label in provided:
                 _load_value(con, relation, provided[label], declared, label, identifier)
             elif data_dir is not None and (path := find_data_file(data_dir, source)) is not None:
-                reader = f"{_READERS[path.suffix]}({_sql_string(path)})"
+                reader = f"{_READERS[path.suffix]}({sql_string(path)})"
                 _load_query(con, relation, reader, declared, str(path), label, identifier)
             else:
                 columns = ", ".join(f"{quote(name)} {kind}" for name, kind in declared.items())
@@ -138,7 +138,7 @@ def open_database(
             if read_only and not path.exists():
                 continue
             mode = " (read_only)" if read_only else ""
-            con.execute(f"attach {_sql_string(path)} as {quote(alias)}{mode}")
+            con.execute(f"attach {sql_string(path)} as {quote(alias)}{mode}")
         yield con
 
 
@@ -222,7 +222,8 @@ def find_data_file(data_dir: Path, source: Mapping[str, Any]) -> Path | None:
     return None
 
 
-def _sql_string(value: Any) -> str:
+def sql_string(value: Any) -> str:
+    """``value``'s text as a SQL string literal (a path, a name)."""
     return "'" + str(value).replace("'", "''") + "'"
 
 
@@ -235,7 +236,7 @@ def _load_value(
             raise SourceDataError(f"Data for source {label}: {path} is not a .csv, .parquet or .json file.")
         if not path.is_file():
             raise SourceDataError(f"Data for source {label}: file {path} does not exist.")
-        reader = f"{_READERS[path.suffix]}({_sql_string(path.resolve())})"
+        reader = f"{_READERS[path.suffix]}({sql_string(path.resolve())})"
         _load_query(con, relation, reader, declared, str(path), label, identifier)
     elif isinstance(value, list):
         if not value:
@@ -252,7 +253,7 @@ def _load_value(
         with tempfile.TemporaryDirectory() as folder:
             path = Path(folder) / "rows.json"
             path.write_text("\n".join(json.dumps(dict(row), default=str) for row in value), encoding="utf-8")
-            reader = f"read_json({_sql_string(path)}, format='newline_delimited')"
+            reader = f"read_json({sql_string(path)}, format='newline_delimited')"
             _load_query(con, relation, reader, declared, "rows", label, identifier)
     elif hasattr(value, "__arrow_c_stream__") or hasattr(value, "to_arrow") or type(value).__name__ == "DataFrame":
         con.register("_dbt_assets_frame", value)

@@ -16,6 +16,7 @@ from typing import Any
 
 import duckdb
 
+from pytest_dbt_assets.database import sql_string
 from pytest_dbt_assets.diff import rows
 from pytest_dbt_assets.diff.keys import unique_key_columns
 from pytest_dbt_assets.errors import UnknownAssetKeyError
@@ -44,7 +45,7 @@ def export_relation(con: duckdb.DuckDBPyConnection, relation: str, path: Path) -
         >>> export_relation(con, "main.customers", base_dir / "customers.parquet")
         {'customer_id': 'INTEGER', 'first_order': 'DATE', 'lifetime_value': 'DECIMAL(18,2)'}
     """
-    con.execute(f"COPY (SELECT * FROM {relation}) TO {rows.literal(str(path))} (FORMAT parquet)")
+    con.execute(f"COPY (SELECT * FROM {relation}) TO {sql_string(path)} (FORMAT parquet)")
     return rows.columns_of(con, relation)
 
 

@@ -18,25 +18,17 @@ from typing import Any
 
 import duckdb
 
+from pytest_dbt_assets.database import quote, sql_string
+
 # The base side's extra columns: the text of a value that does not cast to the current type.
 _RAW = "__datadiff_raw_{}"
 # Each side's marker in a full outer join: NULL where the row has no partner.
 _HERE = "__datadiff_here"
 
 
-def quote(name: str) -> str:
-    """``name`` as a DuckDB identifier, whatever its case or characters."""
-    return '"' + name.replace('"', '""') + '"'
-
-
-def literal(text: str) -> str:
-    """``text`` as a SQL string literal."""
-    return "'" + text.replace("'", "''") + "'"
-
-
 def parquet_source(path: Path) -> str:
     """The SQL that reads the Parquet file at ``path``."""
-    return f"read_parquet({literal(str(path))})"
+    return f"read_parquet({sql_string(path)})"
 
 
 def columns_of(con: duckdb.DuckDBPyConnection, source: str) -> dict[str, str]:
