@@ -10,12 +10,12 @@ and out (the record is plain JSON in pytest's cache), so every rule is unit-test
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
 
+from pytest_dbt_assets.diff.revision import git
 from pytest_dbt_assets.errors import RevisionError
 from pytest_dbt_assets.words import listed
 
@@ -217,12 +217,7 @@ def changed_files(repo: Any, revision: str) -> frozenset[str]:
         ("diff", "--name-only", "--no-renames", revision, "--"),
         ("ls-files", "--others", "--exclude-standard", "--full-name", "--", ":/"),
     ):
-        try:
-            done = subprocess.run(
-                ["git", "-C", str(repo), "-c", "core.quotePath=off", *args], capture_output=True, text=True, check=False
-            )
-        except FileNotFoundError:
-            raise RevisionError("git is not installed: the tests a change touches are told from git.") from None
+        done = git(repo, *args)
         if done.returncode != 0:
             raise RevisionError(f"git {' '.join(args[:2])} against {revision!r} failed: {done.stderr.strip()}")
         found.update(line for line in done.stdout.splitlines() if line)

@@ -59,8 +59,18 @@ class Revision:
         return f"{self.name} ({self.sha[:7]})"
 
 
-def _git(repo: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, check=False)
+def git(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``git args`` run in ``repo``, its output as text (paths unquoted), whatever its exit code.
+
+    Raises:
+        RevisionError: git is not installed.
+    """
+    try:
+        return subprocess.run(
+            ["git", "-C", str(repo), "-c", "core.quotePath=off", *args], capture_output=True, text=True, check=False
+        )
+    except FileNotFoundError:
+        raise RevisionError("git is not installed: comparing with a base revision reads it from git.") from None
 
 
 def repository_root(folder: Path) -> Path:
@@ -69,16 +79,13 @@ def repository_root(folder: Path) -> Path:
     Raises:
         RevisionError: ``folder`` is not in a git checkout (or git is not installed).
     """
-    try:
-        found = _git(folder, "rev-parse", "--show-toplevel")
-    except FileNotFoundError:
-        raise RevisionError("git is not installed: comparing with a base revision reads it from git.") from None
+    found = git(folder, "rev-parse", "--show-toplevel")
     if found.returncode != 0:
         raise RevisionError(
             f"{folder} is not in a git repository: a base revision is read from git. Run the tests in "
             "a clone of the repository."
         )
-    return Path(found.stdout.decode().strip()).resolve()
+    return Path(found.stdout.strip()).resolve()
 
 
 def resolve_revision(repo: Path, name: str) -> Revision:
@@ -87,7 +94,7 @@ def resolve_revision(repo: Path, name: str) -> Revision:
     Raises:
         RevisionError: git does not know ``name``, with the fetch that usually fixes it.
     """
-    found = _git(repo, "rev-parse", "--verify", "--quiet", f"{name}^{{commit}}")
+    found = git(repo, "rev-parse", "--verify", "--quiet", f"{name}^{{commit}}")
     if found.returncode != 0:
         remote, _, branch = name.partition("/")
         fetch = f"git fetch {remote} {branch}" if branch else "git fetch"
@@ -96,7 +103,7 @@ def resolve_revision(repo: Path, name: str) -> Revision:
             "checkout is often shallow: actions/checkout needs `fetch-depth: 0`), or name another "
             "(a branch, a tag or a commit sha)."
         )
-    return Revision(name=name, sha=found.stdout.decode().strip())
+    return Revision(name=name, sha=found.stdout.strip())
 
 
 def extract_tree(repo: Path, revision: Revision, destination: Path) -> None:
