@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 # The report property each data diff's summary travels in (to the xdist controller too).
 DIFF_PROPERTY = "dbt_assets_diff"
 _IMPACTS = pytest.StashKey[dict[Any, Any]]()
+_RECORDS = pytest.StashKey[dict[int, tuple[Any, dict[str, Any]]]]()
 
 
 class DiffAssets(Protocol):
@@ -74,7 +75,6 @@ def graph_impact(
     config: pytest.Config, defs: Definitions, graph: AssetGraph, base: str | None, factory: Any = None
 ) -> Impact:
     """How the working tree's graph differs from the base revision's."""
-    from pytest_dbt_assets.diff.export import export_graph
     from pytest_dbt_assets.diff.impact import compare_graphs
 
     found = _base(config, factory, base)
@@ -82,7 +82,18 @@ def graph_impact(
     result, _ = found.runs.result(
         BaseRequest(found.revision, caller_dir=settings.rootdir, rootdir=settings.rootdir, inifile=config.inipath)
     )
-    return compare_graphs(result["graph"], export_graph(defs, graph), base_label=found.revision.label)
+    return compare_graphs(result["graph"], current_record(config, defs, graph), base_label=found.revision.label)
+
+
+def current_record(config: pytest.Config, defs: Definitions, graph: AssetGraph) -> dict[str, Any]:
+    """The working tree's graph record, made once per definitions object of the session (every
+    comparison of a session reads the same definitions)."""
+    from pytest_dbt_assets.diff.export import export_graph
+
+    records = config.stash.setdefault(_RECORDS, {})
+    if id(defs) not in records:
+        records[id(defs)] = (defs, export_graph(defs, graph))  # holding defs keeps its id unique
+    return records[id(defs)][1]
 
 
 def session_impact(config: pytest.Config, base: str | None) -> Impact:
@@ -127,7 +138,6 @@ def dbt_assets_diff(
     from their revision's session baseline. Costs one nested pytest run the first time a base
     commit and selection are asked.
     """
-    from pytest_dbt_assets.diff.export import export_graph
     from pytest_dbt_assets.diff.relations import compare_relations
 
     config = request.config
@@ -172,7 +182,7 @@ def dbt_assets_diff(
                 )
             compared = compare_relations(
                 project,
-                export_graph(dbt_assets_defs, dbt_asset_graph),
+                current_record(config, dbt_assets_defs, dbt_asset_graph),
                 built.materialized,
                 result,
                 folder,

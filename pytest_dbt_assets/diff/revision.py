@@ -11,6 +11,7 @@ it materialized, each relation exported to Parquet. Results are kept by what the
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -150,7 +151,7 @@ class BaseRequest:
         """What the result depends on: the commit, what is built, the source data and the plugin."""
         data_files = (
             sorted(
-                (str(path.relative_to(self.data_dir)), digest(path.read_bytes().hex()))
+                (str(path.relative_to(self.data_dir)), hashlib.sha256(path.read_bytes()).hexdigest())
                 for path in self.data_dir.rglob("*")
                 if path.is_file()
             )
@@ -190,7 +191,7 @@ class BaseRuns:
         folder = self.cache_root / "results" / key
         with locked(self.cache_root / "results" / f"{key}.lock"):
             if not (folder / RESULT_FILE).is_file():
-                self._run(request, folder)
+                self._run(request, key, folder)
         return json.loads((folder / RESULT_FILE).read_text(encoding="utf-8")), folder
 
     def _tree(self, revision: Revision) -> Path:
@@ -214,7 +215,7 @@ class BaseRuns:
         except ValueError:
             raise RevisionError(f"{path} is outside the git repository {self.repo}: it has no base revision.") from None
 
-    def _run(self, request: BaseRequest, folder: Path) -> None:
+    def _run(self, request: BaseRequest, key: str, folder: Path) -> None:
         tree = self._tree(request.revision)
         rootdir = self._twin(tree, request.rootdir)
         caller_dir = self._twin(tree, request.caller_dir)
@@ -227,7 +228,7 @@ class BaseRuns:
         request_file.write_text(
             json.dumps({**asdict(request), "out": str(work / "out")}, default=str, indent=1), encoding="utf-8"
         )
-        test_file = caller_dir / f"test_dbt_assets_base_{request.key()}.py"
+        test_file = caller_dir / f"test_dbt_assets_base_{key}.py"
         test_file.write_text(_GENERATED_TEST, encoding="utf-8")
         command = [
             sys.executable, "-m", "pytest", str(test_file), "-q", "-p", "no:cacheprovider", "-p", "no:xdist",
