@@ -16,13 +16,12 @@ reuses a stale template. Nothing here imports pytest or Dagster: the caller buil
 from __future__ import annotations
 
 import contextlib
-import errno
 import hashlib
 import json
 import os
 import shutil
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -31,6 +30,7 @@ from pytest_dbt_assets.cache import fingerprint, locked, package_version
 from pytest_dbt_assets.database import checkpoint, drop_relations
 from pytest_dbt_assets.discovery import python_files
 from pytest_dbt_assets.errors import BaselineError, DbtAssetsError
+from pytest_dbt_assets.sparse import copy_data_extents, write_sparse_copy
 
 if TYPE_CHECKING:
     from pytest_dbt_assets.project import DbtAssetsProject
@@ -48,10 +48,6 @@ METADATA_FILE = "baseline.json"
 FAILURE_FILE = "failed.txt"
 # One line per template build, appended: what built it, where, how long it took.
 BUILD_LOG = "builds.log"
-# DuckDB gives each table at least one 256 KB block, mostly zeros at test sizes (about 5% of a
-# 500-model template is data): a template keeps runs of zero pages as holes, and each test's
-# copy writes only the data (see copy_data_extents).
-PAGE_BYTES = 4096
 
 
 @dataclass(frozen=True)
@@ -151,10 +147,7 @@ class BaselineStore:
 
     Example:
         >>> store = BaselineStore(rootdir, select="+stg_orders", data_dir=None, definitions=None, cache_dir=cache)
-        >>> with store.claim(project, run_folder) as claim:
-        ...     if claim.template is None:
-        ...         claim.built(build_the_baseline())  # the labels of the sources it loaded
-        >>> store.put_in_place(claim, project, data={}, drop=[("", "main", "orders")])
+        >>> store.start_from(project, run_folder, build_the_baseline, data={}, drop=[("", "main", "orders")])
     """
 
     def __init__(
@@ -217,6 +210,28 @@ class BaselineStore:
                 failure_file.parent.mkdir(parents=True, exist_ok=True)
                 failure_file.write_text(message, encoding="utf-8")
                 raise BaselineError(message) from None
+
+    def start_from(
+        self,
+        project: DbtAssetsProject,
+        run_folder: Path,
+        build: Callable[[], Sequence[str]],
+        *,
+        data: Mapping[str, object],
+        drop: Sequence[tuple[str, str, str]],
+    ) -> None:
+        """Make ``project``'s database the session's template without the relations ``drop``
+        names: :meth:`claim`, ``build()`` it into that database when none is built (``build``
+        returns the labels of the sources it loaded), then :meth:`put_in_place`.
+
+        Raises:
+            BaselineError: the build failed, or the test gives rows for a source it loaded.
+        """
+        __tracebackhide__ = True
+        with self.claim(project, run_folder) as claim:
+            if claim.template is None:
+                claim.built(build())
+        self.put_in_place(claim, project, data=data, drop=drop)
 
     @staticmethod
     def put_in_place(
@@ -316,55 +331,6 @@ def copy_template(template: Template, project: DbtAssetsProject) -> None:
     for target, name in _database_files(project).items():
         if (template.folder / name).exists():
             copy_data_extents(template.folder / name, target)
-
-
-def write_sparse_copy(source: Path, target: Path) -> None:
-    """Copy ``source`` to ``target``, leaving each page of zeros as a hole: the same bytes
-    when read, and a template's copies (:func:`copy_data_extents`) write only its data."""
-    zero = bytes(PAGE_BYTES * 16)
-    with open(source, "rb") as read, open(target, "wb") as write:
-        while chunk := read.read(len(zero)):
-            if chunk == zero[: len(chunk)]:  # most of a template: one comparison for 16 pages
-                write.seek(len(chunk), os.SEEK_CUR)
-                continue
-            view = memoryview(chunk)
-            for start in range(0, len(view), PAGE_BYTES):
-                page = view[start : start + PAGE_BYTES]
-                if page == zero[: len(page)]:
-                    write.seek(len(page), os.SEEK_CUR)
-                else:
-                    write.write(page)
-        write.truncate()  # the size counts a trailing hole too
-
-
-def copy_data_extents(source: Path, target: Path) -> None:
-    """Copy ``source`` to ``target`` in the kernel, only the ranges that hold data: the holes
-    of a sparse template stay holes and read as zeros, as in ``source``. Where the file
-    system or platform cannot say where the data is, or cannot copy ranges, a plain copy."""
-    if not hasattr(os, "copy_file_range") or not hasattr(os, "SEEK_DATA"):
-        shutil.copyfile(source, target)
-        return
-    try:
-        with open(source, "rb") as read, open(target, "wb") as write:
-            size = os.fstat(read.fileno()).st_size
-            offset = 0
-            while offset < size:
-                try:
-                    start = os.lseek(read.fileno(), offset, os.SEEK_DATA)
-                except OSError as error:
-                    if error.errno != errno.ENXIO:  # ENXIO: nothing but a hole after offset
-                        raise
-                    break
-                end = os.lseek(read.fileno(), start, os.SEEK_HOLE)
-                while start < end:
-                    copied = os.copy_file_range(read.fileno(), write.fileno(), end - start, start, start)
-                    if copied == 0:
-                        raise OSError(errno.EIO, f"{source} ended while it was copied")
-                    start += copied
-                offset = end
-            os.ftruncate(write.fileno(), size)
-    except OSError:  # copy_file_range across file systems on older kernels, say
-        shutil.copyfile(source, target)
 
 
 def refuse_overlapping_data(template: Template, data: Mapping[str, object], given_by: str) -> None:

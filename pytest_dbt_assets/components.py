@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from pytest_dbt_assets.compat.dagster import local_defs_state_in
-from pytest_dbt_assets.compat.dagster_dbt import component_resolution_context, dbt_assets_manifest, dbt_component_of
+from pytest_dbt_assets.compat.dagster_dbt import dbt_assets_manifest
+from pytest_dbt_assets.compat.dagster_dbt_components import component_resolution_context, dbt_component_of
 from pytest_dbt_assets.dbt_resource import relocated_cli_resource
 
 # Dagster and dagster-dbt are imported inside the functions that load or rebuild definitions:

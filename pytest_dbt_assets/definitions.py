@@ -1,24 +1,23 @@
-"""Load the user's Dagster definitions (or build default ``@dbt_assets``), validate them,
-and explain in words why they cannot be loaded: here, or, before pytest collects, why a
-user module failed to import (:func:`explain_import_failure`). ``relocate.py`` then
-isolates them.
+"""Load the user's Dagster definitions (or build default ``@dbt_assets``) and validate them,
+with the reasons they cannot be loaded in words (an import that failed is told by
+:mod:`import_failure`). ``relocate.py`` then isolates them.
 
-Dagster is imported inside the functions: the session loads this module with the plugin,
-for the import diagnosis of pytest's first hook, and Dagster costs seconds to import.
+Dagster is imported inside the functions: the session imports this module when it first loads
+definitions, and a graph-free run (``--help``, no dbt project) should not pay for Dagster.
 """
 
 from __future__ import annotations
 
 import importlib
-import re
 import sys
-import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pytest_dbt_assets.compat import dagster_dbt as dagster_dbt_compat
 from pytest_dbt_assets.components import find_dg_project, isolated_component_loading
 from pytest_dbt_assets.errors import DefinitionsError
+from pytest_dbt_assets.import_failure import describe_import_failure, display_path, exception_summary
 from pytest_dbt_assets.manifest import describe_manifest_difference, manifest_signature
 from pytest_dbt_assets.project import DbtAssetsProject
 from pytest_dbt_assets.selection import dbt_assets_definitions_of
@@ -27,6 +26,31 @@ if TYPE_CHECKING:
     from dagster import Definitions
 
 DEFAULT_DBT_RESOURCE_KEY = "dbt"
+
+
+def load_definitions(
+    spec: str | None,
+    rootdir: Path,
+    project: DbtAssetsProject,
+    manifest_problem: Callable[[Path | None], str | None],
+) -> Definitions:
+    """The definitions ``spec`` names (``module:attribute``, imported from ``rootdir``), or
+    ``@dbt_assets`` built from ``project``'s manifest when it is None, checked to be built from
+    the plugin's manifests (``manifest_problem(source_dir)``: why the plugin could not make a
+    project's ``target/manifest.json`` its own, None for the main project's folder).
+
+    Raises:
+        DefinitionsError: they cannot be imported, or an ``@dbt_assets`` was built from
+            another manifest than the plugin's.
+    """
+    __tracebackhide__ = True
+    validate_definitions_setting(spec, project)
+    if spec is None:
+        return build_default_definitions(project)
+    defs = import_definitions(spec, rootdir)
+    for each in project.all_projects:
+        validate_same_manifest(defs, each, spec, manifest_problem(None if each is project else each.source_dir))
+    return defs
 
 
 def import_definitions(spec: str, search_path: Path) -> Definitions:
@@ -62,7 +86,7 @@ def import_definitions(spec: str, search_path: Path) -> Definitions:
     try:
         module = importlib.import_module(module_name)
     except Exception as exc:  # noqa: BLE001 - the user's module may raise anything
-        raise DefinitionsError(_import_failure(exc, module_name, spec, search_path)) from None
+        raise DefinitionsError(describe_import_failure(exc, module_name, spec, search_path)) from None
     finally:
         for folder in added:
             if folder in sys.path:
@@ -73,7 +97,7 @@ def import_definitions(spec: str, search_path: Path) -> Definitions:
             found = _definitions_in(module)
             hint = f" It defines {', '.join(repr(module_name + ':' + name) for name in found)}." if found else ""
             raise DefinitionsError(
-                f"{module_name!r} ({_display_path(getattr(module, '__file__', None), search_path)}) "
+                f"{module_name!r} ({display_path(getattr(module, '__file__', None), search_path)}) "
                 f"has no attribute {attr_path!r} (dbt_assets_definitions = {spec!r}).{hint} "
                 "Point the setting at your `dagster.Definitions` object."
             )
@@ -105,7 +129,7 @@ def coerce_definitions(value: Any, spec: str) -> Definitions:
                 produced = value()
         except Exception as exc:  # noqa: BLE001 - the user's factory may raise anything
             raise DefinitionsError(
-                f"Calling {spec!r} to get the Dagster definitions failed:\n{_exception_summary(exc)}"
+                f"Calling {spec!r} to get the Dagster definitions failed:\n{exception_summary(exc)}"
             ) from None
         return coerce_definitions(produced, spec)
     raise DefinitionsError(
@@ -199,114 +223,6 @@ def _describe_python_asset(assets_def: Any) -> str:
     return f"asset {code.co_name!r} ({code.co_filename}:{code.co_firstlineno})"
 
 
-def _import_failure(exc: BaseException, module_name: str, spec: str, search_path: Path) -> str:
-    """What went wrong importing the user's module, where, and what to do about it."""
-    missing = exc.name if isinstance(exc, ModuleNotFoundError) else None
-    if missing is not None and (module_name == missing or module_name.startswith(missing + ".")):
-        return (
-            f"Could not import {module_name!r} (dbt_assets_definitions = {spec!r}): no module "
-            f"named {missing!r} is importable from the rootdir ({search_path}).\n"
-            'Check the module path; add `pythonpath = ["."]` (or your source folder, e.g. '
-            '"src") to [tool.pytest.ini_options] if your package lives there.'
-        )
-    environment = environment_problem(exc)
-    if environment is not None:
-        fix = environment
-    elif missing is not None:
-        fix = (
-            f"This is a problem of the environment, not of your code: install {missing!r} in the "
-            f"environment that runs pytest ({sys.executable})."
-        )
-    else:
-        fix = "Fix the error in your code: the plugin imports the module the way Dagster would."
-    return (
-        f"Importing {module_name!r} (dbt_assets_definitions = {spec!r}) raised an exception:\n"
-        f"{_exception_summary(exc, search_path)}\n{fix}"
-    )
-
-
-def explain_import_failure(error_text: str, manifest_problem: str | None) -> str | None:
-    """The plugin's words for a user module that failed to import (``error_text``: the
-    exception, or pytest's report of it) because of the manifest the plugin could not write
-    (``manifest_problem``, see ``Workspace.manifest_problem``), or of the environment (no
-    dbt); None for any other error."""
-
-    def lines_with(needle: str) -> list[str]:
-        # pytest's "E   " prefix and pydantic's "Value error, " ... " [type=...]" wrapping removed
-        found = [re.sub(r"^E\s+", "", line.strip()) for line in error_text.splitlines() if needle in line]
-        return [re.sub(r"\s*\[type=[^\]]*\]$", "", line).removeprefix("Value error, ") for line in found]
-
-    if manifest_problem is not None and lines_with("manifest.json"):
-        return f"{lines_with('manifest.json')[-1]}\n{manifest_problem}"
-    if lines_with("not found on PATH"):
-        fix = environment_problem(RuntimeError(lines_with("not found on PATH")[-1]))
-        if fix is not None:
-            return f"{lines_with('not found on PATH')[-1]}\n{fix}"
-    return None
-
-
-def environment_problem(exc: BaseException) -> str | None:
-    """The fix, when ``exc`` comes from the environment running pytest rather than from the
-    user's code (dbt not found by dagster-dbt's ``DbtCliResource``); None otherwise."""
-    if "dbt_executable" in _validation_fields(exc) or "executable" in str(exc) and "not found on PATH" in str(exc):
-        return (
-            "This is a problem of the environment, not of your code: no `dbt` executable is on PATH "
-            f"for this pytest process ({sys.executable}), and dagster-dbt's DbtCliResource checks for "
-            "one when it is created. Install dbt-core and your adapter in this environment, run pytest "
-            "from the virtualenv that has them (the plugin finds a `dbt` installed beside this Python "
-            "even when the virtualenv is not activated), or set `dbt_executable` on the resource."
-        )
-    return None
-
-
-def _validation_fields(exc: BaseException) -> set[str]:
-    """Field names of a pydantic ``ValidationError`` (Dagster resources are pydantic models)."""
-    errors = getattr(exc, "errors", None)
-    if not callable(errors) or type(exc).__name__ != "ValidationError":
-        return set()
-    try:
-        return {str(part) for error in errors() for part in error.get("loc", ())}
-    except Exception:  # noqa: BLE001 - only a hint; never hide the original error
-        return set()
-
-
-def _exception_text(exc: BaseException) -> str:
-    """The whole message of ``exc``; for pydantic's ``ValidationError`` (a Dagster resource's
-    fields) each field with its full message, without pydantic's type and link trailers."""
-    if _validation_fields(exc):
-        lines = [str(exc).splitlines()[0]] if str(exc) else []
-        for error in exc.errors():  # type: ignore[attr-defined]
-            where = ".".join(str(part) for part in error.get("loc", ())) or "value"
-            text = str(error.get("msg", "")).removeprefix("Value error, ")
-            lines.append(f"{where}: {text}")
-        return "\n".join(lines)
-    return str(exc)
-
-
-def _exception_summary(exc: BaseException, search_path: Path | None = None) -> str:
-    """The exception and the line of user code that raised it (not dagster's, not ours).
-
-    The message is shown whole: a cut one can stop mid-sentence before the part that says
-    what to do."""
-    where = ""
-    if isinstance(exc, SyntaxError) and exc.filename:
-        where = f"  {_display_path(exc.filename, search_path)}:{exc.lineno}\n"
-        if exc.text and exc.text.strip():
-            where += f"    {exc.text.strip()}\n"
-        message = exc.msg
-    else:
-        frames = [f for f in traceback.extract_tb(exc.__traceback__) if not _is_ours(f.filename)]
-        frames = [f for f in frames if not _is_library_file(f.filename)] or frames
-        if frames:
-            frame = frames[-1]
-            where = f"  {_display_path(frame.filename, search_path)}:{frame.lineno}\n"
-            if frame.line:
-                where += f"    {frame.line.strip()}\n"
-        message = _exception_text(exc)
-    message = message.strip().replace("\n", "\n    ")
-    return f"{where}  {type(exc).__name__}: {message}"
-
-
 def validate_definitions_setting(spec: str | None, project: DbtAssetsProject) -> None:
     """Raise :class:`DefinitionsError` when several dbt projects are configured and no
     definitions: the default ``@dbt_assets`` are built for one dbt project only."""
@@ -363,28 +279,6 @@ def validate_same_manifest(
             "DbtProject reads its manifest from another folder, e.g. a `packaged_project_dir` copy, "
             "delete that copy before testing.)"
         )
-
-
-def _is_ours(filename: str) -> bool:
-    """Frames of the import machinery and of this plugin: never where the user's error is."""
-    path = Path(filename)
-    return filename.startswith("<") or "importlib" in path.parts or path.parent == Path(__file__).parent
-
-
-def _is_library_file(filename: str) -> bool:
-    parts = Path(filename).parts
-    return "site-packages" in parts or "dist-packages" in parts
-
-
-def _display_path(filename: str | None, search_path: Path | None) -> str:
-    if not filename:
-        return "?"
-    if search_path is None:
-        return filename
-    try:
-        return str(Path(filename).resolve().relative_to(search_path.resolve()))
-    except ValueError:
-        return filename
 
 
 def _definitions_in(module: Any) -> list[str]:

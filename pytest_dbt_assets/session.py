@@ -27,6 +27,7 @@ from pytest_dbt_assets.cache import cache_folder
 from pytest_dbt_assets.dbt.supervisor import WorkerSupervisor, put_dbt_on_path
 from pytest_dbt_assets.errors import DbtWorkerRestartedWarning
 from pytest_dbt_assets.graph import AssetGraph, build_asset_graph
+from pytest_dbt_assets.import_failure import explain_import_failure
 from pytest_dbt_assets.quiet import quiet_upstream
 from pytest_dbt_assets.settings import Settings
 from pytest_dbt_assets.workspace import Workspace, main_project
@@ -81,8 +82,6 @@ class DbtAssetsSession:
     def explain_import_failure(self, error_text: str) -> str | None:
         """The plugin's words for a user module that failed to import because of the manifest
         the plugin could not write, or of the environment (no dbt); None for any other error."""
-        from pytest_dbt_assets.definitions import explain_import_failure
-
         return explain_import_failure(error_text, self.workspace.manifest_problem())
 
     def close(self) -> None:
@@ -108,33 +107,20 @@ class DbtAssetsSession:
         return main_project(self.build_projects(workdir))
 
     def load_definitions(self, project: DbtAssetsProject) -> Definitions:
-        """The ``Definitions`` under test (``dbt_assets_definitions``, or ``@dbt_assets`` built
-        from the manifest), with every ``DbtCliResource`` and ``DbtProject`` pointed at
-        ``project`` (the main one, holding the others).
+        """The ``Definitions`` under test (see :func:`definitions.load_definitions`), with every
+        ``DbtCliResource`` and ``DbtProject`` pointed at ``project`` (the main one, holding the
+        others) by :func:`relocate.relocate_definitions`.
 
         Raises:
-            DefinitionsError: they cannot be imported, or an ``@dbt_assets`` was built from
-                another manifest than the plugin's.
+            DefinitionsError: they cannot be imported, or were built from another manifest.
         """
         __tracebackhide__ = True
-        from pytest_dbt_assets.definitions import (
-            build_default_definitions,
-            import_definitions,
-            validate_definitions_setting,
-            validate_same_manifest,
-        )
+        from pytest_dbt_assets.definitions import load_definitions
         from pytest_dbt_assets.relocate import relocate_definitions
 
-        spec = self.settings.definitions
-        validate_definitions_setting(spec, project)
+        settings = self.settings
         with quiet_upstream():
-            if spec is None:
-                defs = build_default_definitions(project)
-            else:
-                defs = import_definitions(spec, self.settings.rootdir)
-                for each in project.all_projects:
-                    problem = self.workspace.manifest_problem(None if each is project else each.source_dir)
-                    validate_same_manifest(defs, each, spec, problem)
+            defs = load_definitions(settings.definitions, settings.rootdir, project, self.workspace.manifest_problem)
             return relocate_definitions(defs, project)
 
     @staticmethod
@@ -206,20 +192,20 @@ class DbtAssetsSession:
                 defs, select, dbt_select, partition_key=partition_key, indirect_selection=indirect_selection
             )
             if baseline_folder is not None:
-                store = self._baseline_store()
-                with store.claim(project, baseline_folder) as claim:
-                    if claim.template is None:
-                        claim.built(
-                            build_baseline(
-                                defs,
-                                project,
-                                dbt_select=settings.baseline_select,
-                                resources=resources,
-                                data_dir=settings.data_dir,
-                                dbt_executable=dbt_executable,
-                            )
-                        )
-                store.put_in_place(claim, project, data=data or {}, drop=plan.relations)
+                self._baseline_store().start_from(
+                    project,
+                    baseline_folder,
+                    lambda: build_baseline(
+                        defs,
+                        project,
+                        dbt_select=settings.baseline_select,
+                        resources=resources,
+                        data_dir=settings.data_dir,
+                        dbt_executable=dbt_executable,
+                    ),
+                    data=data or {},
+                    drop=plan.relations,
+                )
             materialization = materialize_plan(
                 defs,
                 project,

@@ -2,13 +2,13 @@
 fakesnow), one module per upstream project, and the registry of their checks.
 
 An upgrade review reads this package only. Each touch is a small function in the module of the
-project it reaches into (:mod:`.dbt`, :mod:`.dagster_dbt`, :mod:`.dagster`, :mod:`.syrupy`,
-:mod:`.pytest`, :mod:`.fakesnow`), registered with :func:`shim`: the package it reaches into,
-what it uses, and a check that says, in one line naming the shim, what an installed version no
-longer has. ``tests/unit/test_compat.py`` runs every check (:func:`all_shims`), so an upgrade that
-breaks a touch fails a test naming it. The version guard is :data:`TESTED`: a package outside
-the versions a shim was read against makes that shim's check fail too, so a new major version
-gets read before it is trusted.
+project it reaches into (:mod:`.dbt`, :mod:`.dagster_dbt` with :mod:`.dagster_dbt_components`,
+:mod:`.dagster`, :mod:`.syrupy`, :mod:`.pytest`, :mod:`.fakesnow`), registered with
+:func:`shim`: the package it reaches into, what it uses, and a check that says, in one line
+naming the shim, what an installed version no longer has. ``tests/unit/test_compat.py`` runs
+every check (:func:`all_shims`), so an upgrade that breaks a touch fails a test naming it. The
+version guard is :data:`TESTED`: a package outside the versions a shim was read against makes
+that shim's check fail too, so a new major version gets read before it is trusted.
 
 Everything else in the plugin uses public API, and behaviour built on these touches (resources,
 patches of the plugin's own) lives in the module that owns it. Nothing here imports pytest, and
@@ -38,7 +38,7 @@ TESTED: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {
 }
 
 # The modules of this package holding shims, one per upstream project.
-MODULES = ("dbt", "dagster_dbt", "dagster", "syrupy", "pytest", "fakesnow")
+MODULES = ("dbt", "dagster_dbt", "dagster_dbt_components", "dagster", "syrupy", "pytest", "fakesnow")
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pytest_dbt_assets.baseline import PAGE_BYTES, copy_data_extents, write_sparse_copy
+from pytest_dbt_assets.sparse import PAGE_BYTES, copy_data_extents, write_sparse_copy
 
 # Zero pages before, between and after data, a page that is zero but for its last byte, and
 # a size that is no multiple of a page.

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_dbt_assets.definitions import _import_failure
+from pytest_dbt_assets.import_failure import describe_import_failure
 from tests.repos import write_files
 
 
@@ -17,7 +17,9 @@ def test_missing_dbt_is_reported_as_an_environment_problem(monkeypatch: pytest.M
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(Exception) as raised:
         DbtCliResource(project_dir=str(tmp_path))
-    message = _import_failure(raised.value, "shop_dagster.definitions", "shop_dagster.definitions:defs", tmp_path)
+    message = describe_import_failure(
+        raised.value, "shop_dagster.definitions", "shop_dagster.definitions:defs", tmp_path
+    )
     assert "dbt_executable: The dbt executable 'dbt' was not found on PATH." in message
     assert "set `dbt_executable` to its path." in message  # dagster-dbt's sentence, whole
     assert "This is a problem of the environment, not of your code" in message
