@@ -142,13 +142,41 @@ def read_partial_parse(cache_dir: Path, key: str) -> tuple[str, bytes] | None:
         return None
 
 
-def write_partial_parse(cache_dir: Path, key: str, made_in: str, content: bytes) -> None:
+def write_partial_parse(cache_dir: Path, key: str, made_in: str, content: bytes, family: str | None = None) -> None:
     """Cache ``content`` for ``key``: the file first, then the envelope holding its checksum,
-    so a reader never trusts a half-written pair."""
+    so a reader never trusts a half-written pair. ``family`` names the parses it may start
+    when the project has changed since (see :func:`newest_partial_parse`)."""
     cache_dir.mkdir(parents=True, exist_ok=True)
     write_atomically(cache_dir / f"{key}.msgpack", content)
-    envelope = {"format": FORMAT, "key": key, "made_in": made_in, "sha256": hashlib.sha256(content).hexdigest()}
+    envelope = {
+        "format": FORMAT,
+        "key": key,
+        "made_in": made_in,
+        "sha256": hashlib.sha256(content).hexdigest(),
+        "family": family,
+    }
     write_atomically(cache_dir / f"{key}.json", json.dumps(envelope).encode())
+
+
+def newest_partial_parse(cache_dir: Path, family: str) -> tuple[str, bytes] | None:
+    """The most recently used partial-parse file cached in ``cache_dir`` for ``family`` (a
+    parse of the same dbt project with the same profile and target, whatever its files were)
+    and the folder it was made in; None when there is none to trust."""
+
+    def last_used(path: Path) -> float:
+        try:
+            return path.stat().st_mtime
+        except OSError:  # removed meanwhile by another process's prune
+            return 0.0
+
+    for envelope in sorted(cache_dir.glob("*.json"), key=last_used, reverse=True):
+        try:
+            found = json.loads(envelope.read_text(encoding="utf-8")).get("family")
+        except (OSError, ValueError, AttributeError):
+            continue
+        if found == family and (entry := read_partial_parse(cache_dir, envelope.stem)) is not None:
+            return entry
+    return None
 
 
 def cached_manifest_text(cache_dir: Path, key: str, project_dir: Path, parse: Callable[[], str]) -> tuple[str, bool]:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,7 @@ from pytest_dbt_assets.cache import (
     cached_manifest_text,
     fingerprint,
     manifest_entry,
+    newest_partial_parse,
     prune,
     write_atomically,
     write_partial_parse,
@@ -126,9 +129,7 @@ def prepare_manifest(
         early_parse = (cache_dir / EARLY_PARSE_DIR, key)
 
         def parse() -> str:
-            parse_project(project)
-            _keep_partial_parse(project, *early_parse)
-            return (project.target_dir / "manifest.json").read_text(encoding="utf-8")
+            return _parse_from_an_earlier_parse(project, *early_parse)
 
         text, _, cache_problem = manifest_entry(cache_dir, key, project.project_dir, parse)
         # Kept only when the parse wrote nothing but folders of its own (target/, logs/): a
@@ -152,14 +153,58 @@ def prepare_manifest(
     return replace(prepared, user_manifest_problem=_replace_user_manifest(prepared.user_manifest, prepared.user_text))
 
 
-def _keep_partial_parse(project: DbtAssetsProject, cache_dir: Path, key: str) -> None:
+def _parse_from_an_earlier_parse(project: DbtAssetsProject, cache_dir: Path, key: str) -> str:
+    """Parse the temporary project and return the manifest JSON text, starting from the newest
+    partial-parse file an earlier start-up parse of the same dbt project (same profile and
+    target) cached: dbt checks it as any partial-parse file (its version, vars, env vars, each
+    dbt_project.yml, each file's checksum) and parses again only the files that changed, or
+    all of them when it refuses the file. What later sessions' worker and start-up parses start
+    from is cached under ``key`` (see :func:`_keep_partial_parse`)."""
+    family = hashlib.sha256(f"{project.profile_identity}\n{project.target_name}".encode()).hexdigest()
+    seed = newest_partial_parse(cache_dir, family)
+    if seed is None:
+        parse_project(project)
+        _keep_partial_parse(project, cache_dir, key, family)
+        return (project.target_dir / "manifest.json").read_text(encoding="utf-8")
+    made_in, content = seed
+    project.target_dir.mkdir(parents=True, exist_ok=True)
+    (project.target_dir / dbt_compat.partial_parse_file_name()).write_bytes(content)
+    refused: list[str] = []
+
+    def note_refusal(event: Any) -> None:
+        if (reason := dbt_compat.refused_partial_parse(event)) is not None:
+            refused.append(reason)
+
+    # The profile differs from the earlier one by its temporary folder alone (the family
+    # covers the rest), as for the worker's parse.
+    with dbt_compat.partial_parse_ignoring_profile_hash():
+        parse_project(project, on_event=note_refusal)
+    text = (project.target_dir / "manifest.json").read_text(encoding="utf-8")
+    if refused:  # a full parse: dbt's new file holds this folder alone
+        _keep_partial_parse(project, cache_dir, key, family)
+        return text
+    # dbt kept the folder the earlier file was made in for the seeds it did not parse again
+    # (their absolute ``root_path``): point the manifest at this folder, and cache the earlier
+    # file itself, whose every seed is in ``made_in``, for the worker to start from likewise.
+    _cache_partial_parse(cache_dir, key, made_in, content, family)
+    return re.sub(re.escape(made_in) + r"(?=[/\\\"])", lambda _: str(project.project_dir), text)
+
+
+def _keep_partial_parse(project: DbtAssetsProject, cache_dir: Path, key: str, family: str) -> None:
     """Cache the partial-parse file dbt wrote beside the manifest it just parsed (as the
     worker's cache does, with the folder it was made in), so that the dbt worker starts from
     it instead of parsing the same files again. A cache that cannot be written costs the
     worker a parse, no more."""
     try:
         content = (project.target_dir / dbt_compat.partial_parse_file_name()).read_bytes()
-        write_partial_parse(cache_dir, key, str(project.project_dir), content)
+    except OSError:
+        return
+    _cache_partial_parse(cache_dir, key, str(project.project_dir), content, family)
+
+
+def _cache_partial_parse(cache_dir: Path, key: str, made_in: str, content: bytes, family: str) -> None:
+    try:
+        write_partial_parse(cache_dir, key, made_in, content, family)
         prune(cache_dir)
     except OSError:
         pass
@@ -294,14 +339,15 @@ def load_manifest(project: DbtAssetsProject, cache_dir: Path | None) -> dict[str
     return project.manifest
 
 
-def parse_project(project: DbtAssetsProject) -> dict[str, Any]:
-    """Run ``dbt parse`` on the temporary project and return the manifest as a dict.
+def parse_project(project: DbtAssetsProject, on_event: Callable[[Any], None] | None = None) -> dict[str, Any]:
+    """Run ``dbt parse`` on the temporary project and return the manifest as a dict
+    (``on_event``: given each event dbt fires).
 
     Raises:
         DbtParseError: with dbt's own message (it names the file) for YAML errors, unknown
             refs, Jinja errors, missing packages; and for ref cycles, the cycle itself.
     """
-    result, errors = run_dbt(project, ["parse"])
+    result, errors = run_dbt(project, ["parse"], on_event=on_event)
     if not result.success:
         message = describe_dbt_failure("`dbt parse`", project, result, errors)
         has_packages = any((project.project_dir / name).exists() for name in ("packages.yml", "dependencies.yml"))

@@ -8,7 +8,7 @@ dagster-dbt's own commands run through :func:`dbt_environment` too.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any, Protocol
@@ -86,8 +86,15 @@ def dbt_environment(settings: Mapping[str, str] | None = None) -> Iterator[None]
                 os.environ[name] = value
 
 
-def run_dbt(project: DbtProjectDirs, args: list[str], *, target_path: Path | None = None) -> tuple[Any, list[str]]:
-    """Invoke dbt in this process; return its result and the error lines it logged."""
+def run_dbt(
+    project: DbtProjectDirs,
+    args: list[str],
+    *,
+    target_path: Path | None = None,
+    on_event: Callable[[Any], None] | None = None,
+) -> tuple[Any, list[str]]:
+    """Invoke dbt in this process; return its result and the error lines it logged.
+    ``on_event`` is given every event dbt fires."""
     # Importing dbt costs seconds: only when dbt runs, not when the plugin loads.
     from dbt.cli.main import dbtRunner
 
@@ -116,7 +123,7 @@ def run_dbt(project: DbtProjectDirs, args: list[str], *, target_path: Path | Non
         flags += ["--profile", project.profile_name, "--target", project.target_name]
     with dbt_environment(), project.backend.running_dbt(project.duckdb_path):
         try:
-            result = dbtRunner(callbacks=[collect]).invoke([command, *flags, *rest])
+            result = dbtRunner(callbacks=[collect, *([on_event] if on_event else [])]).invoke([command, *flags, *rest])
         finally:
             release_duckdb()
     return result, errors

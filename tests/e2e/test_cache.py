@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,9 @@ import pytest
 from pytest_dbt_assets.cache import (
     read_entry,
 )
-from tests.repos import write_files
+from tests.repos import SHOP_DBT_FILES, write_files
+
+SHOP_CUSTOMERS_SQL = textwrap.dedent(SHOP_DBT_FILES["shop/models/marts/customers.sql"]).lstrip()
 
 pytestmark = pytest.mark.e2e
 
@@ -124,5 +127,54 @@ def test_a_cache_folder_of_its_own_serves_a_fresh_clone_and_leaves_target_empty(
     assert len(list((cache / "shop").glob("*.json"))) == 1
 
 
-def _refuse_to_parse(project: object) -> None:
+EDITED_MART_TEST = """
+    def test_seeds_and_the_edit(dbt_assets_materialize, dbt_assets_project):
+        assert dbt_assets_materialize(dbt_select="+customers").success
+        assert dbt_assets_project.query("select count(*) from raw_customers") == [(3,)]
+        assert dbt_assets_project.query("select count(*) from customers") == [({rows},)]
+"""
+
+
+def test_an_edited_project_is_parsed_from_the_earlier_start_up_parse(shop_repo: pytest.Pytester) -> None:
+    """After an edit, the start-up parse starts from the partial-parse file of the earlier one,
+    so dbt parses again only what changed; the edit is built, seeds load from the session's
+    folder (dbt keeps their absolute path), the user's manifest names no temporary folder, and
+    the worker starts from the same file. A changed dbt_project.yml makes dbt refuse the file
+    and parse in full, and that parse is what later ones start from."""
+    from pytest_dbt_assets.dbt.partial_parse import CACHE_NOTE
+
+    early = shop_repo.path / "shop/target/dbt_assets_cache/early_parse"
+    user_manifest = shop_repo.path / "shop/target/manifest.json"
+
+    def run(name: str, rows: int) -> tuple[str, str]:
+        """The session's start-up parse entry's folder and its worker's note."""
+        write_files(shop_repo.path, {"tests/test_edit.py": EDITED_MART_TEST.format(rows=rows)})
+        before = set(early.glob("*.json")) if early.is_dir() else set()
+        shop_repo.runpytest(f"--basetemp={shop_repo.path / name}").assert_outcomes(passed=1)
+        [entry] = set(early.glob("*.json")) - before
+        assert "pytest-dbt-assets-" not in user_manifest.read_text()
+        [note] = (shop_repo.path / name).rglob(CACHE_NOTE)
+        return json.loads(entry.read_text())["made_in"], note.read_text()
+
+    first, _ = run("first", rows=3)
+    # Only the customers who ordered twice: a model's SQL changed.
+    write_files(
+        shop_repo.path,
+        {
+            "shop/models/marts/customers.sql": SHOP_CUSTOMERS_SQL + "having count(o.order_id) > 1\n",
+        },
+    )
+    edited, note = run("edited", rows=1)
+    assert edited == first  # started from the first session's file, which dbt accepted
+    assert note.splitlines() == [f"made in {first}", "used by dbt", "from the plugin's start-up parse"]
+
+    # A new var in dbt_project.yml: dbt refuses the file and parses in full, in this session.
+    project_yml = shop_repo.path / "shop/dbt_project.yml"
+    project_yml.write_text(project_yml.read_text() + "vars:\n  unused: 1\n")
+    refused, note = run("refused", rows=1)
+    assert refused != first and "pytest-dbt-assets-" in refused
+    assert note.splitlines() == [f"made in {refused}", "used by dbt", "from the plugin's start-up parse"]
+
+
+def _refuse_to_parse(project: object, **_: object) -> None:
     raise AssertionError("dbt parse ran, the cache was not used")

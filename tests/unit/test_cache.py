@@ -4,6 +4,7 @@ unwritable entries are never trusted and never raise."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from pytest_dbt_assets.cache import (
     PLACEHOLDER,
     cached_manifest_text,
     fingerprint,
+    newest_partial_parse,
     read_entry,
     read_partial_parse,
     write_entry,
@@ -63,6 +65,23 @@ def test_damaged_partial_parse_entry_is_not_trusted(tmp_path: Path) -> None:
     assert read_partial_parse(tmp_path, "k") is None
     (tmp_path / "k.msgpack").unlink()
     assert read_partial_parse(tmp_path, "k") is None
+
+
+def test_the_newest_trusted_partial_parse_of_the_same_family_is_the_one_to_start_from(tmp_path: Path) -> None:
+
+    assert newest_partial_parse(tmp_path / "missing", "duckdb") is None
+    for age, (key, family) in enumerate(
+        [("new", "duckdb"), ("snowflake", "snowflake"), ("old", "duckdb"), ("legacy", None)]
+    ):
+        write_partial_parse(tmp_path, key, f"/{key}", key.encode(), family)
+        os.utime(tmp_path / f"{key}.json", (1000 - age, 1000 - age))
+    assert newest_partial_parse(tmp_path, "duckdb") == ("/new", b"new")
+    assert newest_partial_parse(tmp_path, "snowflake") == ("/snowflake", b"snowflake")
+    assert newest_partial_parse(tmp_path, "bigquery") is None
+    (tmp_path / "new.msgpack").write_bytes(b"wen")  # damaged: the next one of the family
+    assert newest_partial_parse(tmp_path, "duckdb") == ("/old", b"old")
+    (tmp_path / "old.json").write_text("{not json")
+    assert newest_partial_parse(tmp_path, "duckdb") is None
 
 
 def test_unwritable_cache_is_read_or_skipped_never_raised(tmp_path: Path) -> None:
