@@ -18,7 +18,7 @@ from pytest_dbt_assets.compat import dagster_dbt as dagster_dbt_compat
 from pytest_dbt_assets.components import find_dg_project, isolated_component_loading
 from pytest_dbt_assets.errors import DefinitionsError
 from pytest_dbt_assets.import_failure import describe_import_failure, display_path, exception_summary
-from pytest_dbt_assets.manifest import describe_manifest_difference, manifest_signature
+from pytest_dbt_assets.manifest_signature import describe_manifest_difference, manifest_signature
 from pytest_dbt_assets.project import DbtAssetsProject
 from pytest_dbt_assets.selection import dbt_assets_definitions_of
 

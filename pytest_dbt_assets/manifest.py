@@ -25,10 +25,10 @@ from pytest_dbt_assets.cache import (
 from pytest_dbt_assets.compat import dbt as dbt_compat
 from pytest_dbt_assets.dbt.runner import describe_dbt_failure, run_dbt
 from pytest_dbt_assets.errors import DbtParseError
+from pytest_dbt_assets.manifest_signature import manifest_signature, signature_of
 from pytest_dbt_assets.owner import make_temp_folder
 from pytest_dbt_assets.project import DbtAssetsProject, build_project, read_project_yml
 from pytest_dbt_assets.warehouse.base import Backend
-from pytest_dbt_assets.words import listed
 
 USER_MANIFEST = Path("target", "manifest.json")
 # Under the manifest cache: dbt's partial-parse file of the parse that made each entry, by its
@@ -248,7 +248,7 @@ def _replace_user_manifest(path: Path, text: str) -> str | None:
         return None
     except OSError as error:
         reason = error.strerror or str(error)
-    if current is not None and _signature_of(current) == manifest_signature(json.loads(text)):
+    if current is not None and signature_of(current) == manifest_signature(json.loads(text)):
         return None  # another parse of the same project and profile: the same definitions
     if current is None:
         state, effect = "does not exist", "they cannot be imported without it"
@@ -263,61 +263,6 @@ def _replace_user_manifest(path: Path, text: str) -> str | None:
         "or run pytest once on a writable checkout before the tree becomes read-only: the plugin then "
         "writes its manifest there and later sessions only read it."
     )
-
-
-def _signature_of(content: bytes) -> str | None:
-    try:
-        return manifest_signature(json.loads(content))
-    except (ValueError, TypeError, AttributeError):
-        return None
-
-
-def manifest_signature(manifest: Any) -> str:
-    """A hash of what the definitions are built from: every node and source with its file
-    checksum, dependencies and relation (database, schema, name), and the project and
-    adapter. Paths, timestamps and invocation ids do not count."""
-    metadata = manifest.get("metadata") or {}
-    parts: dict[str, Any] = {
-        "project": metadata.get("project_name"),
-        "adapter": metadata.get("adapter_type"),
-    }
-    for section in ("nodes", "sources"):
-        for unique_id, node in sorted((manifest.get(section) or {}).items()):
-            parts[unique_id] = _node_identity(node)
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
-
-
-def _node_identity(node: Any) -> list[Any]:
-    return [
-        (node.get("checksum") or {}).get("checksum"),
-        sorted((node.get("depends_on") or {}).get("nodes") or []),
-        node.get("database"),
-        node.get("schema"),
-        node.get("relation_name"),
-    ]
-
-
-def describe_manifest_difference(theirs: Any, ours: Any) -> str:
-    """A few words on how ``theirs`` differs from ``ours``: models only in one of them, and
-    nodes whose code, dependencies or relation differ."""
-    their_nodes = {**(theirs.get("nodes") or {}), **(theirs.get("sources") or {})}
-    our_nodes = {**(ours.get("nodes") or {}), **(ours.get("sources") or {})}
-    found = []
-    only_theirs = sorted(set(their_nodes) - set(our_nodes))
-    only_ours = sorted(set(our_nodes) - set(their_nodes))
-    changed = sorted(
-        uid
-        for uid in set(their_nodes) & set(our_nodes)
-        if _node_identity(their_nodes[uid]) != _node_identity(our_nodes[uid])
-    )
-    for label, ids in (
-        ("only in that manifest", only_theirs),
-        ("missing from it", only_ours),
-        ("different code, parents or relation", changed),
-    ):
-        if ids:
-            found.append(f"{label}: {listed(ids)}")
-    return "; ".join(found) or "same nodes, other project or adapter"
 
 
 def load_manifest(project: DbtAssetsProject, cache_dir: Path | None) -> dict[str, Any]:
