@@ -1,7 +1,8 @@
 """Why a user module did not import, in words that point at the cause: the user's own line,
 the environment (no ``dbt`` for dagster-dbt's resource), or the manifest the plugin could not
-write. :mod:`definitions` calls it when its import fails, and ``plugin.py`` for a conftest or
-test module whose import failed before any fixture ran.
+write. :mod:`definitions` uses it when its import fails, and the session
+(``DbtAssetsSession.explain_import_failure``) for ``plugin.py``'s hooks, when a conftest or test
+module failed to import before any fixture ran.
 
 Nothing here imports Dagster or dbt: pydantic's ``ValidationError`` (a Dagster resource's
 fields) is recognised by its name and its ``errors()``.
