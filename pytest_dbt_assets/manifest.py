@@ -23,6 +23,7 @@ from pytest_dbt_assets.cache import (
     write_partial_parse,
 )
 from pytest_dbt_assets.compat import dbt as dbt_compat
+from pytest_dbt_assets.dbt.partial_parse import RefusalNotes
 from pytest_dbt_assets.dbt.runner import describe_dbt_failure, run_dbt
 from pytest_dbt_assets.errors import DbtParseError
 from pytest_dbt_assets.manifest_signature import manifest_signature, signature_of
@@ -169,18 +170,13 @@ def _parse_from_an_earlier_parse(project: DbtAssetsProject, cache_dir: Path, key
     made_in, content = seed
     project.target_dir.mkdir(parents=True, exist_ok=True)
     (project.target_dir / dbt_compat.partial_parse_file_name()).write_bytes(content)
-    refused: list[str] = []
-
-    def note_refusal(event: Any) -> None:
-        if (reason := dbt_compat.refused_partial_parse(event)) is not None:
-            refused.append(reason)
-
+    refusals = RefusalNotes()
     # The profile differs from the earlier one by its temporary folder alone (the family
     # covers the rest), as for the worker's parse.
     with dbt_compat.partial_parse_ignoring_profile_hash():
-        parse_project(project, on_event=note_refusal)
+        parse_project(project, on_event=refusals)
     text = (project.target_dir / "manifest.json").read_text(encoding="utf-8")
-    if refused:  # a full parse: dbt's new file holds this folder alone
+    if refusals.reasons:  # a full parse: dbt's new file holds this folder alone
         _keep_partial_parse(project, cache_dir, key, family)
         return text
     # dbt kept the folder the earlier file was made in for the seeds it did not parse again

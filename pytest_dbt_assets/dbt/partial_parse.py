@@ -90,6 +90,18 @@ def _disk_key(request: dict[str, Any], parse_args: list[str]) -> str | None:
     return hashlib.sha256(inputs.encode()).hexdigest()
 
 
+class RefusalNotes:
+    """dbt's reasons for refusing a partial-parse file, noted from the events it fires: pass
+    the instance as a ``dbtRunner`` callback; empty when dbt used the file (or had none)."""
+
+    def __init__(self) -> None:
+        self.reasons: list[str] = []
+
+    def __call__(self, event: Any) -> None:
+        if (reason := dbt_compat.refused_partial_parse(event)) is not None:
+            self.reasons.append(reason)
+
+
 # --- Parsing once in the server ---------------------------------------------------------------
 
 
@@ -118,11 +130,7 @@ def parse_in_server(
         os.chdir(request["cwd"])
         target = Path(os.environ.get("DBT_TARGET_PATH") or "target").resolve()
         key = _disk_key(request, parse_args) if cache_dir is not None and _writable(cache_dir) else None
-        refused: list[str] = []
-
-        def note_refusal(event: Any) -> None:
-            if (reason := dbt_compat.refused_partial_parse(event)) is not None:
-                refused.append(reason)
+        refusals = RefusalNotes()
 
         # The lock makes a concurrent worker wait for this parse, then start from its file.
         with locked(cache_dir / f"{key}.lock") if cache_dir and key else contextlib.nullcontext():
@@ -132,7 +140,7 @@ def parse_in_server(
                 made_in = _restore_partial_parse(*seed, target)
                 seeded = made_in is not None
             with dbt_compat.partial_parse_ignoring_profile_hash() if made_in else contextlib.nullcontext():
-                result = dbtRunner(callbacks=[note_refusal]).invoke(parse_args)
+                result = dbtRunner(callbacks=[refusals]).invoke(parse_args)
             if not result.success:
                 return None
             if made_in is not None:
@@ -140,12 +148,12 @@ def parse_in_server(
                 # there): point those restored from another session's folder at this one.
                 dbt_compat.move_node_roots(result.result, made_in, request["cwd"])
                 # Says where the manifest came from, for whoever wonders (and the tests).
-                verdict = f"full parse: {'; '.join(refused)}" if refused else "used by dbt"
+                verdict = f"full parse: {'; '.join(refusals.reasons)}" if refusals.reasons else "used by dbt"
                 source = "\nfrom the plugin's start-up parse" if seeded else ""
                 (target / CACHE_NOTE).write_text(f"made in {made_in}\n{verdict}{source}\n", encoding="utf-8")
             # A file dbt accepted keeps the folders it was made in (the seed's are in its own
             # cache entry already), so only one dbt wrote afresh is cached under this key.
-            if cache_dir and key and (made_in is None or refused):
+            if cache_dir and key and (made_in is None or refusals.reasons):
                 _save_partial_parse(cache_dir, key, request["cwd"], target)
         return result.result
     except Exception:  # noqa: BLE001 - fall back to a normal dbt run
