@@ -30,7 +30,7 @@ from pytest_dbt_assets.diff.changed import (
     relevant_files,
 )
 from pytest_dbt_assets.diff.fixtures import session_impact
-from pytest_dbt_assets.diff.revision import repository_root, resolve_revision
+from pytest_dbt_assets.diff.revision import repository_root
 from pytest_dbt_assets.errors import DbtAssetsError
 from pytest_dbt_assets.fixture_base import session_of
 from pytest_dbt_assets.words import plural
@@ -148,8 +148,8 @@ class ChangedSince:
             return
         settings = session_of(self.config).settings
         repo = repository_root(settings.rootdir)
-        self.label = resolve_revision(repo, self.revision).label
         impact = session_impact(self.config, self.revision)
+        self.label = impact.base  # the revision as resolved for the impact
         data_dir = None
         if settings.data_dir is not None and settings.data_dir.resolve().is_relative_to(repo):
             data_dir = settings.data_dir.resolve().relative_to(repo).as_posix()
