@@ -101,6 +101,8 @@ def pytest_load_initial_conftests(early_config: pytest.Config) -> Generator[None
     if not (options.help or options.version):
         if _may_run_tests(options):
             session.supervisor.spawn()
+        elif _xdist_controller(options) and not _listing(options):
+            session.supervisor.start_zygote()
         session.start()
     try:
         return (yield)
@@ -226,9 +228,15 @@ class _SnapshotSafety:
 def _may_run_tests(options: Any) -> bool:
     """Whether this process may run tests that materialize: not only listing them, and not
     the controller of xdist workers (each worker is a session of its own)."""
-    listing = any(getattr(options, name, False) for name in ("collectonly", "showfixtures", "show_fixtures_per_test"))
-    controller = bool(getattr(options, "numprocesses", None)) and "PYTEST_XDIST_WORKER" not in os.environ
-    return not listing and not controller
+    return not _listing(options) and not _xdist_controller(options)
+
+
+def _listing(options: Any) -> bool:
+    return any(getattr(options, name, False) for name in ("collectonly", "showfixtures", "show_fixtures_per_test"))
+
+
+def _xdist_controller(options: Any) -> bool:
+    return bool(getattr(options, "numprocesses", None)) and "PYTEST_XDIST_WORKER" not in os.environ
 
 
 @pytest.hookimpl(tryfirst=True)

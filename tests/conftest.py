@@ -26,6 +26,7 @@ import dbt.cli.main  # noqa: F401
 import duckdb  # noqa: F401
 import pytest
 
+from pytest_dbt_assets.dbt.zygote import ZYGOTE_ENV, Zygote
 from tests.repos import NESTED_LOG_VARIABLE, SHOP_DAGSTER_FILES, SHOP_DBT_FILES, SHOP_INI, count_nested_run, write_files
 
 pytest_plugins = ["pytester"]
@@ -77,6 +78,29 @@ def pytester(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Iter
     monkeypatch.setattr(pytester, "inline_run", inline_run_counted)
     monkeypatch.setattr(pytester, "runpytest_subprocess", runpytest_subprocess_counted)
     yield pytester
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _dbt_zygote() -> Iterator[None]:
+    """One warm process per test process, which the nested sessions' dbt workers are forked
+    from (pytest_dbt_assets.dbt.zygote): a worker that imported dbt itself would spend most of
+    a nested session's CPU doing so. Tests of the worker's own process use no_suite_zygote."""
+    if os.environ.get("DBT_ASSETS_TESTS_NO_ZYGOTE"):  # to measure what the zygote saves
+        yield
+        return
+    zygote = Zygote()
+    try:
+        yield
+    finally:
+        zygote.stop()
+
+
+@pytest.fixture
+def no_suite_zygote(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nested sessions start their dbt worker as a user's session does, without the suite's
+    zygote: as a process of its own (under xdist, forked from the controller's zygote). For
+    tests of how that process is watched, killed and cleaned up."""
+    monkeypatch.delenv(ZYGOTE_ENV)
 
 
 @pytest.fixture

@@ -36,13 +36,14 @@ from pytest_dbt_assets.dbt.runner import release_duckdb
 from pytest_dbt_assets.warehouse.snowflake import FOLDER_ENV, emulating_for_dbt, warm_emulator_imports
 
 
-def serve(server_fd: int, cache_dir: Path | None) -> None:
+def serve(server_fd: int, cache_dir: Path | None, owner: int | None = None) -> None:
     """The worker's main loop on the listening socket ``server_fd`` (bound by pytest): one
     request at a time, each in a forked child. Partial-parse files are kept in ``cache_dir``.
     dbt is imported first; serving starts once stdin says so, and never if it closes first.
-    Ends when the pytest that started it is gone."""
+    Ends when the pytest that started it is gone, or the ``owner`` pytest that asked the
+    zygote (:mod:`.zygote`) for it."""
     parent = os.getppid()
-    _die_with_parent()
+    die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     dbt_compat.warm_dbt_imports()
     print(READY_LINE, flush=True)
@@ -58,7 +59,7 @@ def serve(server_fd: int, cache_dir: Path | None) -> None:
     # The kernel's death signal is the fast way out; the parent check is the sure one (a pytest
     # killed before the signal was asked for, or a signal that never came on a loaded machine
     # left a worker running in the full suite).
-    while os.getppid() == parent:
+    while os.getppid() == parent and (owner is None or _alive(owner)):
         _compile_macro_templates(pending, server)
         if not select.select([server], [], [], 1.0)[0]:
             continue
@@ -188,7 +189,7 @@ def _run_child(conn: socket.socket, request: dict[str, Any], manifest: Any, serv
     try:
         # A worker killed mid-command (the OOM killer) takes its dbt along, so the client
         # sees the connection end at once and nothing runs on unwatched.
-        _die_with_parent(signal.SIGKILL)
+        die_with_parent(signal.SIGKILL)
         if os.getppid() != server_pid:
             os._exit(1)
         signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -225,7 +226,15 @@ def _run_child(conn: socket.socket, request: dict[str, Any], manifest: Any, serv
             os._exit(code)
 
 
-def _die_with_parent(signum: int = signal.SIGTERM) -> None:
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, PermissionError):  # gone (or its number now another user's)
+        return False
+    return True
+
+
+def die_with_parent(signum: int = signal.SIGTERM) -> None:
     """Ask Linux to send ``signum`` to this process when its parent dies, however it dies."""
     try:
         libc = ctypes.CDLL(None)

@@ -12,6 +12,8 @@ from pathlib import Path
 
 from pytest_dbt_assets.dbt.runner import DbtProjectDirs
 from pytest_dbt_assets.dbt.worker import FOLDER_PREFIX, DbtWorker, remove_stale_folders
+from pytest_dbt_assets.dbt.zygote import ZYGOTE_ENV, Zygote
+from pytest_dbt_assets.errors import DbtWorkerError
 
 
 def folder_to_find_dbt(path: str | None, python: str) -> str | None:
@@ -69,6 +71,17 @@ class WorkerSupervisor:
         self.enabled = enabled
         self.cache_dir = cache_dir  # where the worker keeps dbt's partial-parse files
         self.worker: DbtWorker | None = None
+        self.zygote: Zygote | None = None
+
+    def start_zygote(self) -> None:
+        """For the controller of xdist workers, which runs no test: start the warm process that
+        each worker's dbt worker is forked from (:mod:`.zygote`), so that dbt is imported once
+        for all of them; unless a zygote is named already."""
+        if self.enabled and self.zygote is None and ZYGOTE_ENV not in os.environ:
+            try:
+                self.zygote = Zygote()
+            except (OSError, DbtWorkerError):  # each worker then starts its dbt worker itself
+                self.zygote = None
 
     def spawn(self) -> None:
         """Start the worker's process now; it serves once :meth:`launch` gives it its folder."""
@@ -132,6 +145,9 @@ class WorkerSupervisor:
         return self.worker.death_during_call() if self.worker is not None else None
 
     def stop(self) -> None:
-        """Stop the worker (its folder goes with it). Safe to call twice."""
+        """Stop the worker (its folder goes with it) and the zygote. Safe to call twice."""
         if self.worker is not None:
             self.worker.stop()
+        if self.zygote is not None:
+            self.zygote.stop()
+            self.zygote = None

@@ -22,23 +22,21 @@ import subprocess
 import sys
 import time
 from collections import deque
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from pytest_dbt_assets.dbt import client
 from pytest_dbt_assets.dbt.client import READY_LINE, SERVE_LINE, SOCKET_NAME, client_script
 from pytest_dbt_assets.dbt.runner import DbtProjectDirs, dbt_environment
+from pytest_dbt_assets.dbt.sockets import SUBPROCESS_HINT, bind_in, socket_in
+from pytest_dbt_assets.dbt.zygote import ForkedServer, fork_server
 from pytest_dbt_assets.errors import DbtWorkerError
 from pytest_dbt_assets.owner import claim, remove_abandoned
 
 SERVER_MODULE = "pytest_dbt_assets.dbt.server"
 CLIENT_NAME = "dbt"
 FOLDER_PREFIX = "dbt_assets_worker"
-# Unix socket paths hold at most 107 bytes on Linux, 103 on macOS; basetemps can be longer.
-_MAX_SOCKET_PATH = 100
 _OOM_HINT = "as the out-of-memory killer does (`dmesg` or `journalctl -k` shows 'Out of memory: Killed process')"
-_SUBPROCESS_HINT = "--dbt-assets-runner=subprocess (ini: dbt_assets_runner = subprocess) runs dbt without the worker"
 
 
 class DbtWorker:
@@ -66,7 +64,7 @@ class DbtWorker:
         self.launched = False
         self._unbound: socket.socket | None = None  # the socket of a spawned process, bound at launch()
         self.deaths: list[str] = []  # how each worker process of the session died
-        self._process: subprocess.Popen[str] | None = None
+        self._process: subprocess.Popen[str] | ForkedServer | None = None
         self._ready = False
         self._prepared: dict[Path, socket.socket] = {}
         self._prepare_requests: dict[Path, dict[str, Any]] = {}
@@ -109,7 +107,7 @@ class DbtWorker:
             return
         # The spawned process holds the same socket: bound and listening here, it serves there.
         with contextlib.closing(unbound):
-            _bind_in(unbound, self.folder)
+            bind_in(unbound, self.folder)
             unbound.listen(16)
         self._tell_serve()
 
@@ -117,13 +115,16 @@ class DbtWorker:
         self._ready = False
         with contextlib.suppress(FileNotFoundError):
             (self.folder / SOCKET_NAME).unlink()  # left by a worker that died
-        with _socket_in(self.folder, bind=True) as server:
+        with socket_in(self.folder, bind=True) as server:
             server.listen(16)
             self._popen(server)
         self._tell_serve()
 
     def _popen(self, server: socket.socket) -> None:
         self._ready = False
+        self._process = fork_server(server, self.cache_dir)  # from a warm zygote, if one is named
+        if self._process is not None:
+            return
         self._process = subprocess.Popen(
             [
                 sys.executable,
@@ -166,12 +167,13 @@ class DbtWorker:
                 output.append(line.rstrip())
             if not line and process.poll() is not None:
                 break
-        how = _how_it_ended(process.returncode) if process.poll() is not None else "did not say it was ready"
+        code = process.poll()
+        how = _how_it_ended(code) if code is not None else "did not say it was ready"
         self.stop()
         said = ("\nIts last output:\n" + "\n".join(output)) if output else ""
         self._failure = (
             f"The pytest-dbt-assets dbt worker (pid {process.pid}, `{sys.executable} -m {SERVER_MODULE}`) "
-            f"did not start: it {how}.{said}\n{_SUBPROCESS_HINT[0].upper()}{_SUBPROCESS_HINT[1:]}."
+            f"did not start: it {how}.{said}\n{SUBPROCESS_HINT[0].upper()}{SUBPROCESS_HINT[1:]}."
         )
         raise DbtWorkerError(self._failure)
 
@@ -194,7 +196,7 @@ class DbtWorker:
         if len(self.deaths) > 1:
             self._failure = (
                 f"{self.deaths[-1]} This is its second death in this session (the first: {self.deaths[0]}), "
-                f"so it is not restarted again. {_SUBPROCESS_HINT[0].upper()}{_SUBPROCESS_HINT[1:]}; "
+                f"so it is not restarted again. {SUBPROCESS_HINT[0].upper()}{SUBPROCESS_HINT[1:]}; "
                 "check the machine's free memory."
             )
             raise DbtWorkerError(self._failure)
@@ -207,7 +209,7 @@ class DbtWorker:
         self.wait_ready()
         return (
             f"{self.deaths[-1]} It was restarted (new pid {self.pid}); a second death fails the session's "
-            f"materializations. {_SUBPROCESS_HINT[0].upper()}{_SUBPROCESS_HINT[1:]}."
+            f"materializations. {SUBPROCESS_HINT[0].upper()}{SUBPROCESS_HINT[1:]}."
         )
 
     def death_during_call(self) -> str | None:
@@ -261,7 +263,7 @@ class DbtWorker:
 
     def _send_prepare(self, project_dir: Path, request: dict[str, Any]) -> None:
         try:
-            with _socket_in(self.folder) as conn:
+            with socket_in(self.folder) as conn:
                 conn.sendall(json.dumps(request).encode() + b"\n")
                 self._prepared[project_dir] = conn.dup()
         except OSError:  # the worker is gone: wait_ready() or ensure_running() says so
@@ -291,48 +293,6 @@ class DbtWorker:
             shutil.rmtree(self.folder, ignore_errors=True)
 
 
-@contextlib.contextmanager
-def _socket_in(folder: Path, *, bind: bool = False) -> Iterator[socket.socket]:
-    """A Unix socket bound to (or connected to) ``folder/s``, whatever the folder's length.
-
-    On Linux the address goes through ``/proc/self/fd/<folder fd>/s``, a short path that
-    the kernel resolves to the socket file in the folder; elsewhere the plain path is used
-    when it fits.
-    """
-    sock = socket.socket(socket.AF_UNIX)
-    try:
-        _bind_in(sock, folder, bind=bind)
-        yield sock
-    finally:
-        sock.close()
-
-
-def _bind_in(sock: socket.socket, folder: Path, *, bind: bool = True) -> None:
-    """Bind ``sock`` to (or connect it to) ``folder/s``; see :func:`_socket_in`."""
-    if Path("/proc/self/fd").is_dir():
-        folder_fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            _bind_or_connect(sock, f"/proc/self/fd/{folder_fd}/{SOCKET_NAME}", bind)
-        finally:
-            os.close(folder_fd)
-        return
-    address = str(folder / SOCKET_NAME)
-    if len(os.fsencode(address)) > _MAX_SOCKET_PATH:
-        raise DbtWorkerError(
-            f"The dbt worker's socket path {address} is longer than a Unix socket address "
-            f"allows ({_MAX_SOCKET_PATH} bytes). Pass a shorter --basetemp, or "
-            f"{_SUBPROCESS_HINT}."
-        )
-    _bind_or_connect(sock, address, bind)
-
-
-def _bind_or_connect(sock: socket.socket, address: str, bind: bool) -> None:
-    if bind:
-        sock.bind(address)
-    else:
-        sock.connect(address)
-
-
 def _how_it_ended(returncode: int) -> str:
     if returncode < 0:
         try:
@@ -343,7 +303,7 @@ def _how_it_ended(returncode: int) -> str:
     return f"exited with code {returncode}"
 
 
-def _read_available(process: subprocess.Popen[str]) -> str:
+def _read_available(process: subprocess.Popen[str] | ForkedServer) -> str:
     """The last line a dead worker printed (e.g. a Python error), without waiting."""
     if process.stdout is None or process.stdout.closed:
         return ""

@@ -12,7 +12,8 @@ import pytest
 
 from tests.repos import MATERIALIZE_MARTS_TEST, PROD_PROFILES, guarded_user_env, run_pytest, write_files
 
-pytestmark = pytest.mark.e2e
+# The worker as its own process, as users run it (not forked from the suite's zygote).
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("no_suite_zygote")]
 
 # The worst case: the user's profile also has a target named like the plugin's.
 PROD_PROFILES_WITH_PLUGIN_TARGET_NAME = (

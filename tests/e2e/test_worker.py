@@ -17,12 +17,14 @@ import pytest
 from pytest_dbt_assets.owner import process_identity
 from tests.repos import run_pytest, write_files
 
-pytestmark = pytest.mark.e2e
+# The worker as its own process, as users run it (not forked from the suite's zygote).
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("no_suite_zygote")]
 
 HANG_GUARD = 600  # seconds; never a measure, only so that a hang ends the test
 
 # In the user repo (rootdir is on sys.path): the dbt worker as the OOM killer sees it, a
-# child process of pytest running `python -m pytest_dbt_assets.dbt.server`.
+# child process of pytest running `python -m pytest_dbt_assets.dbt.server`, or under xdist a
+# child of the controller's `python -m pytest_dbt_assets.dbt.zygote`.
 WORKER_TOOLS = """
     import os
     import signal
@@ -41,12 +43,22 @@ WORKER_TOOLS = """
 
 
     def worker_pid():
-        pids = [
-            pid for pid, parent, state, command in _processes()
-            if parent == os.getpid() and state != "Z" and "pytest_dbt_assets.dbt.server" in command
-        ]
+        # This pytest's dbt worker: its child, or, under xdist, forked by the controller's zygote.
+        processes = [(pid, parent, command) for pid, parent, state, command in _processes() if state != "Z"]
+        pids = [pid for pid, parent, command in processes if parent == os.getpid() and "dbt.server" in command]
+        if not pids:
+            zygotes = zygote_pids()
+            pids = [pid for pid, parent, _ in processes if parent in zygotes]
         assert len(pids) == 1, pids
         return pids[0]
+
+
+    def zygote_pids():
+        # The zygotes the xdist controller (this worker's parent) started.
+        return [
+            pid for pid, parent, state, command in _processes()
+            if parent == os.getppid() and state != "Z" and "pytest_dbt_assets.dbt.zygote" in command
+        ]
 
 
     def gone(pid):
@@ -381,6 +393,42 @@ def test_next_session_removes_the_folder_of_a_killed_session(shop_repo: pytest.P
     assert not stale.exists(), f"stale worker folder kept: {sorted(stale.iterdir())}"
     assert not Path(json.loads((repo / "seen.json").read_text())["executable"]).parent.exists()
     assert sorted(os.listdir(temp)) == ["pytest-dbt-assets-alive", "pytest-dbt-assets-foreign"]
+
+
+ZYGOTE_TEST = """
+    import json
+    import os
+    from pathlib import Path
+
+    from worker_tools import _processes, zygote_pids
+
+
+    def test_run(dbt_assets_materialize, worker_id):
+        assert dbt_assets_materialize(dbt_select="+customers").success
+        seen = {
+            "zygotes": zygote_pids(),
+            "own servers": [
+                pid for pid, parent, state, command in _processes()
+                if parent == os.getpid() and "pytest_dbt_assets.dbt.server" in command
+            ],
+        }
+        Path(f"seen-{worker_id}.json").write_text(json.dumps(seen))
+"""
+
+
+def test_under_xdist_the_workers_dbt_workers_are_forked_from_one_zygote(
+    shop_repo: pytest.Pytester, tmp_path: Path
+) -> None:
+    """dbt is imported once, by the controller's zygote, not by each worker's dbt worker; the
+    zygote and its socket's folder are gone after the run."""
+    repo = _repo(shop_repo, {"tests/test_run.py": ZYGOTE_TEST})
+    run = run_pytest(repo, "-n", "2", "--dist", "each", env=_isolated_temp_env(tmp_path), timeout=HANG_GUARD)
+    assert run.returncode == 0, _said(run)
+    seen = [json.loads((repo / f"seen-gw{n}.json").read_text()) for n in (0, 1)]
+    assert seen[0]["zygotes"] == seen[1]["zygotes"] and len(seen[0]["zygotes"]) == 1, seen
+    assert seen[0]["own servers"] == seen[1]["own servers"] == [], seen
+    assert not _alive(seen[0]["zygotes"][0])
+    assert sorted(os.listdir(tmp_path / "tmpdir")) == []
 
 
 def test_long_basetemp_under_xdist(shop_repo: pytest.Pytester, tmp_path: Path) -> None:

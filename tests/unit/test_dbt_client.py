@@ -81,6 +81,7 @@ def test_client_relays_the_output_and_exit_code_of_the_worker(tmp_path: Path) ->
     assert request["cwd"] == str(tmp_path) and request["env"]["DBT_ASSETS_PROBE"] == "1"
 
 
+@pytest.mark.usefixtures("no_suite_zygote")  # a fork of the warm zygote has imported dbt already
 def test_worker_that_cannot_start_says_why_and_the_fix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A worker whose dbt cannot be imported (a broken install) fails with DbtWorkerError:
     how it ended, its last output, and the subprocess runner; later calls say the same."""
