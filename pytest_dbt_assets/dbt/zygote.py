@@ -33,6 +33,7 @@ from typing import IO, Any
 from pytest_dbt_assets.dbt.sockets import bind_in, socket_in
 from pytest_dbt_assets.errors import DbtWorkerError
 from pytest_dbt_assets.owner import make_temp_folder
+from pytest_dbt_assets.warehouse.snowflake import FOLDER_ENV, warm_emulator_imports
 
 ZYGOTE_ENV = "PYTEST_DBT_ASSETS_DBT_ZYGOTE"  # the folder of the zygote's socket
 _REPLY_TIMEOUT = 600.0  # the zygote answers once it has imported dbt: seconds on a loaded machine
@@ -214,6 +215,9 @@ def serve_forks(listener_fd: int) -> None:
                         _fork_one(conn, listener, children, selector)
                     except OSError:  # the asking pytest went away: it starts no worker now
                         conn.close()
+                else:  # a child's pidfd: it ended, say so at once (else the sweep below does)
+                    selector.unregister(key.fileobj)
+                    os.close(key.fd)
             for pid, conn in list(children.items()):
                 done, status = os.waitpid(pid, os.WNOHANG)
                 if done:
@@ -223,7 +227,9 @@ def serve_forks(listener_fd: int) -> None:
                     del children[pid]
 
 
-def _fork_one(conn: socket.socket, listener: socket.socket, children: dict[int, socket.socket], selector: Any) -> None:
+def _fork_one(
+    conn: socket.socket, listener: socket.socket, children: dict[int, socket.socket], selector: selectors.BaseSelector
+) -> None:
     message, fds, _, _ = socket.recv_fds(conn, 1 << 20, 3)
     try:
         request = json.loads(message)
@@ -236,9 +242,16 @@ def _fork_one(conn: socket.socket, listener: socket.socket, children: dict[int, 
             os.close(fd)
         conn.close()
         return
+    if FOLDER_ENV in request["env"]:  # a Snowflake project's: every later server inherits them
+        with contextlib.suppress(ImportError):  # the server reports it, as without a zygote
+            warm_emulator_imports()
+            gc.freeze()
     sys.stdout.flush()
     pid = os.fork()
     if pid == 0:
+        for key in list(selector.get_map().values()):
+            if key.fileobj is not listener:
+                os.close(key.fd)  # the pidfds of the other servers
         selector.close()
         listener.close()
         for other in children.values():
@@ -248,6 +261,8 @@ def _fork_one(conn: socket.socket, listener: socket.socket, children: dict[int, 
     for fd in fds:
         os.close(fd)
     children[pid] = conn  # reaped even if the asking pytest is gone before it hears the pid
+    with contextlib.suppress(AttributeError, OSError):  # no pidfd (before Linux 5.3): swept
+        selector.register(os.pidfd_open(pid), selectors.EVENT_READ)
     conn.sendall(f"pid {pid}\n".encode())
 
 
