@@ -1,6 +1,6 @@
-"""A warm dbt for dagster-dbt, the pytest side: :class:`DbtWorker` starts, watches, restarts
-and stops the worker process (:mod:`.server`), whose ``dbt`` client (:mod:`.client`) dagster-dbt
-runs through ``DbtCliResource.dbt_executable``.
+"""A warm dbt for dagster-dbt, the pytest side: :class:`DbtWorker` starts (or has a zygote
+fork, :mod:`.zygote`), watches, restarts and stops the worker process (:mod:`.server`), whose
+``dbt`` client (:mod:`.client`) dagster-dbt runs through ``DbtCliResource.dbt_executable``.
 
 dagster-dbt runs every ``dbt.cli(...)`` as a subprocess and reads dbt's JSON log lines from
 its stdout. Starting that subprocess costs seconds (Python, dbt and adapter imports, then a
@@ -29,7 +29,7 @@ from pytest_dbt_assets.dbt import client
 from pytest_dbt_assets.dbt.client import READY_LINE, SERVE_LINE, SOCKET_NAME, client_script
 from pytest_dbt_assets.dbt.runner import DbtProjectDirs, dbt_environment
 from pytest_dbt_assets.dbt.sockets import SUBPROCESS_HINT, bind_in, socket_in
-from pytest_dbt_assets.dbt.zygote import ForkedServer, fork_server
+from pytest_dbt_assets.dbt.zygote import ZYGOTE_ENV, ForkedServer, fork_server
 from pytest_dbt_assets.errors import DbtWorkerError
 from pytest_dbt_assets.owner import claim, remove_abandoned
 
@@ -172,7 +172,7 @@ class DbtWorker:
         self.stop()
         said = ("\nIts last output:\n" + "\n".join(output)) if output else ""
         self._failure = (
-            f"The pytest-dbt-assets dbt worker (pid {process.pid}, `{sys.executable} -m {SERVER_MODULE}`) "
+            f"The pytest-dbt-assets dbt worker (pid {process.pid}, {_started_as(process)}) "
             f"did not start: it {how}.{said}\n{SUBPROCESS_HINT[0].upper()}{SUBPROCESS_HINT[1:]}."
         )
         raise DbtWorkerError(self._failure)
@@ -291,6 +291,12 @@ class DbtWorker:
             process.stdout.close()
         if self.launched:
             shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _started_as(process: subprocess.Popen[str] | ForkedServer) -> str:
+    if isinstance(process, ForkedServer):
+        return f"forked by the zygote {os.environ.get(ZYGOTE_ENV)}"
+    return f"`{sys.executable} -m {SERVER_MODULE}`"
 
 
 def _how_it_ended(returncode: int) -> str:
