@@ -19,7 +19,6 @@ import contextlib
 import gc
 import json
 import os
-import select
 import selectors
 import shutil
 import signal
@@ -52,16 +51,22 @@ class ForkedServer:
         self._said = b""
 
     def poll(self) -> int | None:
-        if self.returncode is None and select.select([self._conn], [], [], 0)[0]:
+        if self.returncode is None and self._readable(0):
             self._read()
         return self.returncode
 
     def wait(self, timeout: float | None = None) -> int:
         if self.returncode is None:
-            if not select.select([self._conn], [], [], timeout)[0]:
+            if not self._readable(timeout):
                 raise subprocess.TimeoutExpired(f"dbt worker {self.pid}", timeout or 0)
             self._read()
         return self.returncode if self.returncode is not None else self.wait(timeout)
+
+    def _readable(self, timeout: float | None) -> bool:
+        # A selector, not select.select: pytest may hold more than 1024 file descriptors.
+        with selectors.DefaultSelector() as selector:
+            selector.register(self._conn, selectors.EVENT_READ)
+            return bool(selector.select(timeout))
 
     def terminate(self) -> None:
         self._signal(signal.SIGTERM)
