@@ -33,15 +33,16 @@ from pytest_dbt_assets.compat import dbt as dbt_compat
 from pytest_dbt_assets.dbt.client import EXIT_MARKER, READY_LINE, SERVE_LINE
 from pytest_dbt_assets.dbt.partial_parse import parse_args_of, parse_in_server, parse_key
 from pytest_dbt_assets.dbt.runner import release_duckdb
+from pytest_dbt_assets.owner import owner_alive
 from pytest_dbt_assets.warehouse.snowflake import FOLDER_ENV, emulating_for_dbt, warm_emulator_imports
 
 
-def serve(server_fd: int, cache_dir: Path | None, owner: int | None = None) -> None:
+def serve(server_fd: int, cache_dir: Path | None, owner: str | None = None) -> None:
     """The worker's main loop on the listening socket ``server_fd`` (bound by pytest): one
     request at a time, each in a forked child. Partial-parse files are kept in ``cache_dir``.
     dbt is imported first; serving starts once stdin says so, and never if it closes first.
     Ends when the pytest that started it is gone, or the ``owner`` pytest that asked the
-    zygote (:mod:`.zygote`) for it."""
+    zygote (:mod:`.zygote`) for it (its :func:`~pytest_dbt_assets.owner.process_identity`)."""
     parent = os.getppid()
     die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -59,7 +60,7 @@ def serve(server_fd: int, cache_dir: Path | None, owner: int | None = None) -> N
     # The kernel's death signal is the fast way out; the parent check is the sure one (a pytest
     # killed before the signal was asked for, or a signal that never came on a loaded machine
     # left a worker running in the full suite).
-    while os.getppid() == parent and (owner is None or _alive(owner)):
+    while os.getppid() == parent and (owner is None or owner_alive(owner)):
         _compile_macro_templates(pending, server)
         if not select.select([server], [], [], 1.0)[0]:
             continue
@@ -110,7 +111,7 @@ def _serve_one(
     selector.register(conn, selectors.EVENT_READ)
     # The child's end wakes the wait at once where the kernel gives a pidfd (Linux 5.3+), so
     # the client hears the exit code without waiting out a poll; elsewhere, polled.
-    child_end = _pidfd(pid)
+    child_end = pidfd(pid)
     if child_end is not None:
         selector.register(child_end, selectors.EVENT_READ)
     interrupted_at: float | None = None
@@ -138,7 +139,7 @@ def _serve_one(
         pass
 
 
-def _pidfd(pid: int) -> int | None:
+def pidfd(pid: int) -> int | None:
     """A file descriptor that becomes readable when process ``pid`` ends; None where the
     platform or kernel has none."""
     try:
@@ -224,14 +225,6 @@ def _run_child(conn: socket.socket, request: dict[str, Any], manifest: Any, serv
             sys.stderr.flush()
         finally:
             os._exit(code)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except (ProcessLookupError, PermissionError):  # gone (or its number now another user's)
-        return False
-    return True
 
 
 def die_with_parent(signum: int = signal.SIGTERM) -> None:

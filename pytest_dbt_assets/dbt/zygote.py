@@ -31,7 +31,7 @@ from typing import IO, Any
 
 from pytest_dbt_assets.dbt.sockets import bind_in, socket_in
 from pytest_dbt_assets.errors import DbtWorkerError
-from pytest_dbt_assets.owner import make_temp_folder
+from pytest_dbt_assets.owner import make_temp_folder, process_identity
 from pytest_dbt_assets.warehouse.snowflake import FOLDER_ENV, warm_emulator_imports
 
 ZYGOTE_ENV = "PYTEST_DBT_ASSETS_DBT_ZYGOTE"  # the folder of the zygote's socket
@@ -106,7 +106,7 @@ def fork_server(server: socket.socket, cache_dir: Path | None) -> ForkedServer |
             "namespaces": _namespaces(),
             "umask": _umask(),
             "cache_dir": str(cache_dir) if cache_dir is not None else None,
-            "owner": os.getpid(),
+            "owner": process_identity(os.getpid()),
             "cwd": os.getcwd(),
             "env": dict(os.environ),
         }
@@ -235,6 +235,8 @@ def serve_forks(listener_fd: int) -> None:
 def _fork_one(
     conn: socket.socket, listener: socket.socket, children: dict[int, socket.socket], selector: selectors.BaseSelector
 ) -> None:
+    from pytest_dbt_assets.dbt import server  # imported by serve_forks already: see there
+
     message, fds, _, _ = socket.recv_fds(conn, 1 << 20, 3)
     try:
         request = json.loads(message)
@@ -266,8 +268,8 @@ def _fork_one(
     for fd in fds:
         os.close(fd)
     children[pid] = conn  # reaped even if the asking pytest is gone before it hears the pid
-    with contextlib.suppress(AttributeError, OSError):  # no pidfd (before Linux 5.3): swept
-        selector.register(os.pidfd_open(pid), selectors.EVENT_READ)
+    if (child_end := server.pidfd(pid)) is not None:  # else (before Linux 5.3) swept
+        selector.register(child_end, selectors.EVENT_READ)
     conn.sendall(f"pid {pid}\n".encode())
 
 
@@ -284,7 +286,6 @@ def _become_server(request: dict[str, Any], server_fd: int, stdin_fd: int, stdou
         os.dup2(stdout_fd, 2)
         os.close(stdin_fd)
         os.close(stdout_fd)
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
         if request["umask"] is not None:
             os.umask(request["umask"])
         os.chdir(request["cwd"])
