@@ -279,6 +279,7 @@ def emulating(folder: Path) -> Iterator[Emulator]:
 
     emulator = Emulator(folder)
     fakesnow_compat.fakesnow_stages_in(folder.parent / STAGES_FOLDER)
+    _load_sql_dialects()
 
     def connect(*args: Any, **kwargs: Any) -> Any:
         return emulator.connect(**kwargs)
@@ -348,11 +349,25 @@ def emulating_for_dbt(environ: Mapping[str, str]) -> Iterator[None]:
         yield
 
 
+def _load_sql_dialects() -> None:
+    """Load sqlglot's Snowflake and DuckDB dialects, which fakesnow reads and writes, before any
+    thread parses. sqlglot loads a dialect on its first use and registers the class before it
+    gives the class its parser: a thread parsing meanwhile gets sqlglot's generic parser. dbt
+    lists the schemas of several databases at once, in threads, as its first statements, and
+    ``SHOW TERSE SCHEMAS`` so parsed reached DuckDB untranslated ("Parser Error")."""
+    from sqlglot.dialects.dialect import Dialect
+
+    for name in ("snowflake", "duckdb"):
+        Dialect.get_or_raise(name)
+
+
 def warm_emulator_imports() -> None:
     """Import what a dbt command on the emulator imports (about a second), for forked children."""
     import fakesnow.fakes
     import fakesnow.instance  # noqa: F401
     import snowflake.connector.pandas_tools  # noqa: F401
+
+    _load_sql_dialects()
 
 
 def dbt_main(argv: list[str]) -> int:

@@ -4,6 +4,9 @@ statements dbt-snowflake writes, and the emulator's connections."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -130,6 +133,30 @@ def test_the_emulator_lets_go_of_its_files_when_the_last_connection_closes(tmp_p
     # Another process (dbt's) may open the file now: this one holds it no more.
     with duckdb.connect(str(tmp_path / "ANALYTICS.db")) as con:
         assert con.execute("select count(*) from PUBLIC.T").fetchone() == (1,)
+
+
+def test_the_emulator_loads_its_sql_dialects_before_any_thread_parses(tmp_path: Path) -> None:
+    """sqlglot registers a dialect class it loads on first use before giving it its parser; a
+    thread parsing meanwhile got sqlglot's generic parser, and dbt's first statements, run in
+    threads, reached DuckDB untranslated (``SHOW TERSE SCHEMAS``). A fresh process: here every
+    dialect is long loaded."""
+    script = (
+        "import json, sys\n"
+        "from pathlib import Path\n"
+        "from sqlglot.dialects.dialect import Dialect\n"
+        "from pytest_dbt_assets.warehouse.snowflake import emulating\n"
+        "with emulating(Path(sys.argv[1])):\n"
+        "    print(json.dumps([name for name, dialect in Dialect._classes.items() if 'parser_class' in vars(dialect)]))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path / "emulator")],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr
+    assert {"duckdb", "snowflake"} <= set(json.loads(done.stdout))
 
 
 def test_dbt_snowflake_merge_and_temporary_objects_run_on_the_emulator(tmp_path: Path) -> None:
