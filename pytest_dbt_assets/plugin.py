@@ -29,6 +29,7 @@ from pytest_dbt_assets.fixtures import (  # noqa: F401 - registered as the plugi
     launch_worker,
     validate_marker,
 )
+from pytest_dbt_assets.quiet import abandoned_dbt_streams_unreported
 from pytest_dbt_assets.report import SnapshotKeeper, SummaryReporter, first_change
 from pytest_dbt_assets.session import DbtAssetsSession
 from pytest_dbt_assets.settings import FLAGS, OPTIONS, SEVERAL, Settings, resolve_settings
@@ -152,6 +153,12 @@ def pytest_configure(config: pytest.Config) -> None:
     if session.settings.changed_since is not None:
         config.pluginmanager.register(ChangedSince(config, session.settings.changed_since), "dbt_assets_changed_since")
     _configure_snapshot_keeper(config)
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    # After pytest's own unraisable-exception hook is in place (its pytest_configure), and put
+    # back after its last collection (its pytest_unconfigure; cleanups come later).
+    session.config.add_cleanup(abandoned_dbt_streams_unreported())
 
 
 @pytest.hookimpl(wrapper=True)

@@ -9,6 +9,9 @@ kept out of what pytest shows, where the plugin drives them:
   imported, so every Dagster log record was printed by that root handler too, and records of
   Dagster's own loggers reached pytest's log capture besides Dagster's console (three copies
   of each line of a failed test's output);
+- an error Python cannot raise, reported by pytest as a ``PytestUnraisableExceptionWarning``
+  in whichever test collects the object: dagster-dbt's generator over dbt's output, dropped
+  unfinished when a step fails while dbt still streams, ignores being closed;
 - what a materialization prints besides the user's own lines: dagster-dbt echoes each of dbt's
   log lines to stdout (two lines per node built, kept in the run's folder instead, besides
   dbt's own ``dbt.log``), and Dagster's console logs its events, a failed step's with its
@@ -20,10 +23,12 @@ from __future__ import annotations
 import logging
 import sys
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
+
+from pytest_dbt_assets.compat import dagster_dbt as dagster_dbt_compat
 
 # The packages whose own code raises them: Dagster and its integrations, dbt, the emulator.
 UPSTREAM_MODULES = r"(dagster(_\w+)?|dbt(_\w+)?|fakesnow|sqlglot(rs|c)?)(\..*)?$"
@@ -55,6 +60,28 @@ def no_new_root_handlers() -> Iterator[None]:
         for handler in logging.root.handlers[:]:
             if handler not in before:
                 logging.root.removeHandler(handler)
+
+
+def abandoned_dbt_streams_unreported() -> Callable[[], None]:
+    """From now on, the "generator ignored GeneratorExit" of dagster-dbt's generator over a dbt
+    command's output, collected after a step failed while dbt still streamed (the user's
+    ``@dbt_assets`` body raised, Dagster rejected an event), is not reported; any other error
+    Python cannot raise is, as before. Returns the function that puts the previous hook back."""
+    previous = sys.unraisablehook
+
+    def hook(unraisable: Any) -> None:
+        if isinstance(unraisable.exc_value, RuntimeError) and dagster_dbt_compat.is_dbt_output_stream(
+            unraisable.object
+        ):
+            return
+        previous(unraisable)
+
+    def restore() -> None:
+        if sys.unraisablehook is hook:
+            sys.unraisablehook = previous
+
+    sys.unraisablehook = hook
+    return restore
 
 
 @contextmanager

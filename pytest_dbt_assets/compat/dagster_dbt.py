@@ -245,6 +245,25 @@ def check_invocation_process() -> str | None:
     return "DbtCliInvocation has no process field"
 
 
+def is_dbt_output_stream(obj: Any) -> bool:
+    """Whether ``obj`` is dagster-dbt's generator over a dbt command's output. Dropped
+    unfinished, it yields again when Python closes it (a bare ``except:`` catches the
+    ``GeneratorExit``), and Python reports "generator ignored GeneratorExit"."""
+    module = sys.modules.get("dagster_dbt.core.dbt_cli_invocation")  # not imported: not one
+    stream = getattr(getattr(module, "DbtCliInvocation", None), "_stream_stdout", None)
+    return stream is not None and getattr(obj, "gi_code", None) is stream.__code__
+
+
+@shim("dagster-dbt", "DbtCliInvocation._stream_stdout, the generator over a dbt command's output")
+def check_is_dbt_output_stream() -> str | None:
+    import inspect
+
+    from dagster_dbt.core.dbt_cli_invocation import DbtCliInvocation
+
+    stream = getattr(DbtCliInvocation, "_stream_stdout", None)
+    return None if inspect.isgeneratorfunction(stream) else "DbtCliInvocation._stream_stdout is no generator function"
+
+
 # dagster-dbt's error when a dbt command fails; a step failure carries only its class name.
 DBT_CLI_ERROR_CLASS = "DagsterDbtCliRuntimeError"
 

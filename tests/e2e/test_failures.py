@@ -12,7 +12,7 @@ import textwrap
 
 import pytest
 
-from tests.repos import SHOP_INI, write_files
+from tests.repos import SHOP_DAGSTER_FILES, SHOP_INI, write_files
 
 pytestmark = pytest.mark.e2e
 
@@ -633,3 +633,46 @@ def test_a_failed_test_shows_each_log_line_once_without_colours_or_upstream_warn
     assert "\x1b[" not in output and "[32m" not in output and "[0m" not in output
     assert "BetaWarning" not in output and "AssetExecutionContext.op is deprecated" not in output
     assert "USER-MARK" in output  # the user's own warning stays
+
+
+def test_a_body_that_stops_reading_dbt_leaves_no_upstream_warning(shop_repo: pytest.Pytester) -> None:
+    """dagster-dbt's generator over dbt's output, dropped unfinished when the ``@dbt_assets``
+    body raised while dbt streamed, ignores being closed: pytest showed "generator ignored
+    GeneratorExit" from dagster-dbt's code as a warning of whichever test collected it. An
+    error of the user's own that Python cannot raise is still shown."""
+    definitions = SHOP_DAGSTER_FILES["shop_dagster/definitions.py"]
+    streaming = 'yield from dbt.cli(["build"], context=context).stream()'
+    assert streaming in definitions
+    stopping = """for event in dbt.cli(["build"], context=context).stream():
+                yield event
+                raise RuntimeError("stopped after the first event")"""
+    write_files(
+        shop_repo.path,
+        {
+            "shop_dagster/definitions.py": definitions.replace(streaming, stopping),
+            "tests/test_stops.py": """
+                import gc
+
+
+                class Leaky:
+                    def __del__(self):
+                        raise ValueError("USER-UNRAISABLE")
+
+
+                def test_stops(dbt_assets_materialize):
+                    result = dbt_assets_materialize(raise_on_error=False)
+                    assert result.failures == ["step shop_dbt_assets raised RuntimeError: stopped after the first event"]
+                    gc.collect()
+
+
+                def test_users_own():
+                    Leaky()
+                    gc.collect()
+            """,
+        },
+    )
+    result = run_inner(shop_repo)
+    result.assert_outcomes(passed=2, warnings=1)
+    output = result.stdout.str()
+    assert "USER-UNRAISABLE" in output
+    assert "GeneratorExit" not in output and "_stream_stdout" not in output, output
