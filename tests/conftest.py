@@ -84,11 +84,13 @@ def pytester(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Iter
 def _dbt_zygote() -> Iterator[None]:
     """One warm process per test process, which the nested sessions' dbt workers are forked
     from (pytest_dbt_assets.dbt.zygote): a worker that imported dbt itself would spend most of
-    a nested session's CPU doing so. Tests of the worker's own process use no_suite_zygote."""
+    a nested session's CPU doing so; one that also found dbt's first parse and build done saves
+    about a second more, and each dbt command a few tenths. Tests of the worker's own process
+    use no_suite_zygote."""
     if os.environ.get("DBT_ASSETS_TESTS_NO_ZYGOTE"):  # to measure what the zygote saves
         yield
         return
-    zygote = Zygote()
+    zygote = Zygote(warm_runtime=True)  # it forks a server for each of hundreds of nested sessions
     try:
         yield
     finally:
