@@ -127,6 +127,10 @@ def parse_in_server(
         os.environ.clear()
         os.environ.update(request["env"])
         os.environ["DBT_LOG_LEVEL"] = "none"
+        # The server forks a child for each command, and a command that parses (dbt ls,
+        # run-operation) parses in its child: dbt's static parser, once it has run in the server,
+        # leaves the child waiting for threads only the server has, for ever.
+        os.environ["DBT_STATIC_PARSER"] = "false"
         os.chdir(request["cwd"])
         target = Path(os.environ.get("DBT_TARGET_PATH") or "target").resolve()
         key = _disk_key(request, parse_args) if cache_dir is not None and _writable(cache_dir) else None

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from pytest_dbt_assets.owner import process_identity
-from tests.repos import run_pytest, write_files
+from tests.repos import SHOP_INI, run_pytest, write_files
 
 # The worker as its own process, as users run it (not forked from the suite's zygote).
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("no_suite_zygote")]
@@ -326,6 +326,42 @@ def _alive(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] not in {"Z", "X"}
     except OSError:
         return False
+
+
+def test_a_command_that_parses_after_the_worker_parsed_in_full_runs(shop_repo: pytest.Pytester) -> None:
+    """Each dbt command runs in a child forked from the worker, and one that parses itself
+    (``dbt ls``, ``run-operation``: the worker keeps a manifest for build, run, test and the
+    like) waited for ever after the worker had parsed in full (vars other than the start-up
+    parse's) with dbt's static parser, whose threads a forked child does not have."""
+    repo = _repo(
+        shop_repo,
+        {
+            "shop_dagster/lister.py": """
+                import dagster as dg
+                from dagster_dbt import DbtCliResource
+
+                from shop_dagster.definitions import defs as shop_defs
+
+
+                @dg.asset
+                def model_count(dbt: DbtCliResource):
+                    listed = dbt.cli(["ls", "--resource-type", "model", "--output", "name"]).wait()
+                    names = [str(event) for event in listed.stream_raw_events()]
+                    return dg.MaterializeResult(metadata={"listed": len(names)})
+
+
+                defs = dg.Definitions(assets=[*shop_defs.assets, model_count], resources=shop_defs.resources)
+            """,
+            "pyproject.toml": SHOP_INI.replace("shop_dagster.definitions:defs", "shop_dagster.lister:defs"),
+            "tests/test_list.py": """
+                def test_list_after_a_build_with_vars(dbt_assets_materialize):
+                    assert dbt_assets_materialize(dbt_select="+stg_customers", vars={"region": "eu"}).success
+                    assert dbt_assets_materialize(["model_count"]).success
+            """,
+        },
+    )
+    run = run_pytest(repo, timeout=HANG_GUARD)
+    assert run.returncode == 0, _said(run)
 
 
 def test_worker_files_live_under_basetemp_and_are_removed(shop_repo: pytest.Pytester, tmp_path: Path) -> None:
