@@ -30,10 +30,17 @@ def without_temp_paths(failure: str) -> str:
 
 def read_run_results(runs_dir: Path) -> list[tuple[Path, list[dict[str, Any]]]]:
     """Each dbt invocation's target folder and its ``run_results.json`` results, sorted by
-    node id (dbt lists them in completion order, which varies with its threads)."""
+    node id (dbt lists them in completion order, which varies with its threads).
+
+    dbt writes the file in place: one interrupted while writing it (a step that failed while
+    dbt still ran is stopped with SIGINT) leaves it cut short. Such a file is skipped; the
+    step's own failure still tells what went wrong."""
     found = []
     for results_path in sorted(runs_dir.glob("*/run_results.json")):
-        results = json.loads(results_path.read_text(encoding="utf-8")).get("results", [])
+        try:
+            results = json.loads(results_path.read_text(encoding="utf-8")).get("results", [])
+        except ValueError:
+            continue
         found.append((results_path.parent, sorted(results, key=lambda result: str(result.get("unique_id")))))
     return found
 
