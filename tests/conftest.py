@@ -56,9 +56,26 @@ class _KeepLibraryModules:
         return any(path and Path(path).is_relative_to(self.repo) for path in paths)
 
 
+@pytest.fixture(scope="session")
+def suite_cache_dir(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Path:
+    """The plugin's cache folder that the nested sessions of every test process share."""
+    base = tmp_path_factory.getbasetemp()
+    return (base.parent if worker_id != "master" else base) / "dbt-assets-suite-cache"
+
+
 @pytest.fixture
-def pytester(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.Pytester]:
-    """pytester whose inner runs share the library modules earlier inner runs imported."""
+def pytester(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, suite_cache_dir: Path
+) -> Iterator[pytest.Pytester]:
+    """pytester whose inner runs share the library modules earlier inner runs imported, and
+    the plugin's cache: nested sessions run as a CI job that keeps ``dbt_assets_cache_dir``
+    between runs does. A session parses only what differs from an earlier session's project
+    of the same name (or nothing), instead of every file and dbt's hundreds of macros; without
+    it, the start-up parse was half of a nested session's CPU. Tests of a first run, of the
+    cache and of what it keeps use ``own_cache``: their sessions keep theirs in the project's
+    ``target/``, as a fresh clone's do."""
+    # pytester removed PYTEST_ADDOPTS when it was made; nested runs, in process or not, read it.
+    monkeypatch.setenv("PYTEST_ADDOPTS", f"--dbt-assets-cache-dir={suite_cache_dir}")
     keeper = _KeepLibraryModules(pytester.path)
     inline_run = pytester.inline_run
 
@@ -103,6 +120,14 @@ def no_suite_zygote(monkeypatch: pytest.MonkeyPatch) -> None:
     zygote: as a process of its own (under xdist, forked from the controller's zygote). For
     tests of how that process is watched, killed and cleaned up."""
     monkeypatch.delenv(ZYGOTE_ENV, raising=False)  # absent with DBT_ASSETS_TESTS_NO_ZYGOTE
+
+
+@pytest.fixture
+def own_cache(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nested sessions keep the plugin's cache where a user's do (the dbt project's
+    ``target/dbt_assets_cache``), not in the suite's shared folder: for tests of a fresh clone,
+    of the cache itself, and of what is kept in it."""
+    monkeypatch.delenv("PYTEST_ADDOPTS", raising=False)
 
 
 @pytest.fixture

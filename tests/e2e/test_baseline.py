@@ -18,7 +18,8 @@ import pytest
 
 from tests.repos import SHOP_INI, run_pytest, write_files
 
-pytestmark = pytest.mark.e2e
+# Fresh clones and what the plugin keeps in the project's cache: each session keeps its own.
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("own_cache")]
 
 SEGMENT_FILES: dict[str, str] = {
     "data/crm/segments.csv": """

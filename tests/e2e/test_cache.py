@@ -15,7 +15,8 @@ from tests.repos import SHOP_DBT_FILES, write_files
 
 SHOP_CUSTOMERS_SQL = textwrap.dedent(SHOP_DBT_FILES["shop/models/marts/customers.sql"]).lstrip()
 
-pytestmark = pytest.mark.e2e
+# Fresh clones and what the plugin keeps in the project's cache: each session keeps its own.
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("own_cache")]
 
 GRAPH_TEST = """
     def test_graph(dbt_asset_graph):

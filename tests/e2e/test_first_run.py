@@ -20,7 +20,8 @@ import pytest
 
 from tests.repos import run_pytest, write_files
 
-pytestmark = pytest.mark.e2e
+# Fresh clones and what the plugin keeps in the project's cache: each session keeps its own.
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("own_cache")]
 
 DBT_FILES = {
     "dbt_project.yml": """
