@@ -264,6 +264,7 @@ def test_the_baseline_select_limits_what_the_baseline_holds(segments_repo: pytes
 # one baseline folder for every run: what a folder shared across sessions would see.
 SESSION_SCRIPT = """
     import sys
+    import tempfile
     from pathlib import Path
 
     from pytest_dbt_assets.session import DbtAssetsSession
@@ -276,7 +277,7 @@ SESSION_SCRIPT = """
             project_dir=repo / "shop",
             definitions="shop_dagster.definitions:defs",
             data_dir=repo / "data",
-            runner="subprocess",
+            runner="worker",
             baseline_select=select,
         )
     )
@@ -284,9 +285,19 @@ SESSION_SCRIPT = """
     try:
         session.start()
         work.mkdir()
+        # The session's dbt worker, launched as the plugin's fixtures do.
+        dbt_temp = work.with_name(work.name + "-dbt")
+        dbt_temp.mkdir()
+        session.launch_worker(dbt_temp, lambda prefix: Path(tempfile.mkdtemp(prefix=prefix, dir=dbt_temp)))
         project = session.build_project(work)
         defs = session.load_definitions(project)
-        result = session.materialize(defs, project, dbt_select="customers", baseline_folder=repo / "shared")
+        result = session.materialize(
+            defs,
+            project,
+            dbt_select="customers",
+            baseline_folder=repo / "shared",
+            dbt_executable=session.dbt_executable(project),
+        )
         assert result.materialized == ["acme/marts/customers"], result.materialized
         print("NAMES:", [row[0] for row in project.query("select name from main.stg_customers order by 1")])
     finally:
