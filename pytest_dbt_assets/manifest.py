@@ -156,12 +156,14 @@ def prepare_manifest(
 
 def _parse_from_an_earlier_parse(project: DbtAssetsProject, cache_dir: Path, key: str) -> str:
     """Parse the temporary project and return the manifest JSON text, starting from the newest
-    partial-parse file an earlier start-up parse of the same dbt project (same profile and
-    target) cached: dbt checks it as any partial-parse file (its version, vars, env vars, each
-    dbt_project.yml, each file's checksum) and parses again only the files that changed, or
-    all of them when it refuses the file. What later sessions' worker and start-up parses start
-    from is cached under ``key`` (see :func:`_keep_partial_parse`)."""
-    family = hashlib.sha256(f"{project.profile_identity}\n{project.target_name}".encode()).hexdigest()
+    partial-parse file an earlier start-up parse of the same dbt project (same profile, target
+    and ``dbt_project.yml``: dbt parses every file again when that changed) cached: dbt checks
+    it as any partial-parse file (its version, vars, env vars, each dbt_project.yml, each
+    file's checksum) and parses again only the files that changed, or all of them when it
+    refuses the file. What later sessions' worker and start-up parses start from is cached
+    under ``key`` (see :func:`_keep_partial_parse`)."""
+    config = hashlib.sha256((project.project_dir / "dbt_project.yml").read_bytes()).hexdigest()
+    family = hashlib.sha256(f"{project.profile_identity}\n{project.target_name}\n{config}".encode()).hexdigest()
     seed = newest_partial_parse(cache_dir, family)
     if seed is None:
         parse_project(project)

@@ -140,8 +140,9 @@ def test_an_edited_project_is_parsed_from_the_earlier_start_up_parse(shop_repo: 
     """After an edit, the start-up parse starts from the partial-parse file of the earlier one,
     so dbt parses again only what changed; the edit is built, seeds load from the session's
     folder (dbt keeps their absolute path), the user's manifest names no temporary folder, and
-    the worker starts from the same file. A changed dbt_project.yml makes dbt refuse the file
-    and parse in full, and that parse is what later ones start from."""
+    the worker starts from the same file. A changed dbt_project.yml makes dbt parse in full, and
+    that parse is what later ones with the same dbt_project.yml start from; with the old one
+    back, a parse starts from the newest file made with it."""
     from pytest_dbt_assets.dbt.partial_parse import CACHE_NOTE
 
     early = shop_repo.path / "shop/target/dbt_assets_cache/early_parse"
@@ -169,12 +170,21 @@ def test_an_edited_project_is_parsed_from_the_earlier_start_up_parse(shop_repo: 
     assert edited == first  # started from the first session's file, which dbt accepted
     assert note.splitlines() == [f"made in {first}", "used by dbt", "from the plugin's start-up parse"]
 
-    # A new var in dbt_project.yml: dbt refuses the file and parses in full, in this session.
+    # A new var in dbt_project.yml: dbt would refuse those files; it parses in full.
     project_yml = shop_repo.path / "shop/dbt_project.yml"
-    project_yml.write_text(project_yml.read_text() + "vars:\n  unused: 1\n")
+    original_yml = project_yml.read_text()
+    project_yml.write_text(original_yml + "vars:\n  unused: 1\n")
     refused, note = run("refused", rows=1)
     assert refused != first and "pytest-dbt-assets-" in refused
     assert note.splitlines() == [f"made in {refused}", "used by dbt", "from the plugin's start-up parse"]
+
+    # The old dbt_project.yml back (a branch switched back) and the model edited again: the
+    # parse starts from the first session's file, not from the newer one dbt would refuse.
+    project_yml.write_text(original_yml)
+    customers = shop_repo.path / "shop/models/marts/customers.sql"
+    customers.write_text(customers.read_text() + "-- edited again\n")
+    back, _ = run("back", rows=1)
+    assert back == first
 
 
 def _refuse_to_parse(project: object, **_: object) -> None:
