@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from pytest_dbt_assets.argv import merge_vars, vars_text, without_flag
 from pytest_dbt_assets.compat import dagster_dbt as dagster_dbt_compat
-from pytest_dbt_assets.dbt.runner import dbt_environment
+from pytest_dbt_assets.dbt.runner import dbt_environment, process_state
 
 if TYPE_CHECKING:
     from pytest_dbt_assets.project import DbtAssetsProject
@@ -182,7 +182,7 @@ def isolated_cli_resource_class() -> type:
             def build_once() -> Any:
                 with _ADAPTER_LOCK:
                     if key not in adapters:
-                        with _process_state(cwd, environ):
+                        with process_state(cwd, environ):  # what dagster-dbt built it in, in cli()
                             adapters[key] = build()
                     return adapters[key]
 
@@ -227,22 +227,6 @@ _ADAPTER_WANTED: contextvars.ContextVar[list[Callable[[], Any]] | None] = contex
 )
 # Building an adapter resets dbt's adapters of the whole process: one at a time.
 _ADAPTER_LOCK = threading.RLock()
-
-
-@contextmanager
-def _process_state(cwd: str, environ: Mapping[str, str]) -> Iterator[None]:
-    """Run inside ``cwd`` with exactly ``environ`` (what dagster-dbt built the adapter in,
-    during ``cli()``); the process's folder and environment are restored afterwards."""
-    saved_cwd, saved_environ = os.getcwd(), dict(os.environ)
-    try:
-        os.chdir(cwd)
-        os.environ.clear()
-        os.environ.update(environ)
-        yield
-    finally:
-        os.environ.clear()
-        os.environ.update(saved_environ)
-        os.chdir(saved_cwd)
 
 
 def _build_adapter_on_first_read(invocation: Any, build: Callable[[], Any]) -> None:

@@ -26,7 +26,7 @@ from pytest_dbt_assets.cache import (
     write_partial_parse,
 )
 from pytest_dbt_assets.compat import dbt as dbt_compat
-from pytest_dbt_assets.dbt.runner import release_duckdb
+from pytest_dbt_assets.dbt.runner import process_state, release_duckdb
 
 CACHE_NOTE = "partial_parse.from_cache.txt"  # beside a partial-parse file restored from the cache
 
@@ -122,50 +122,43 @@ def parse_in_server(
     # it costs seconds), so dbt is imported here.
     from dbt.cli.main import dbtRunner
 
-    saved_env, saved_cwd = dict(os.environ), os.getcwd()
+    # The server forks a child for each command, and a command that parses (dbt ls,
+    # run-operation) parses in its child: dbt's static parser, once it has run in the server,
+    # leaves the child waiting for threads only the server has, for ever.
+    environ = {**request["env"], "DBT_LOG_LEVEL": "none", "DBT_STATIC_PARSER": "false"}
     try:
-        os.environ.clear()
-        os.environ.update(request["env"])
-        os.environ["DBT_LOG_LEVEL"] = "none"
-        # The server forks a child for each command, and a command that parses (dbt ls,
-        # run-operation) parses in its child: dbt's static parser, once it has run in the server,
-        # leaves the child waiting for threads only the server has, for ever.
-        os.environ["DBT_STATIC_PARSER"] = "false"
-        os.chdir(request["cwd"])
-        target = Path(os.environ.get("DBT_TARGET_PATH") or "target").resolve()
-        key = _disk_key(request, parse_args) if cache_dir is not None and _writable(cache_dir) else None
-        refusals = RefusalNotes()
+        with process_state(request["cwd"], environ):
+            target = Path(os.environ.get("DBT_TARGET_PATH") or "target").resolve()
+            key = _disk_key(request, parse_args) if cache_dir is not None and _writable(cache_dir) else None
+            refusals = RefusalNotes()
 
-        # The lock makes a concurrent worker wait for this parse, then start from its file.
-        with locked(cache_dir / f"{key}.lock") if cache_dir and key else contextlib.nullcontext():
-            made_in = _restore_partial_parse(cache_dir, key, target) if cache_dir and key else None
-            seeded = False
-            if made_in is None and seed is not None:
-                made_in = _restore_partial_parse(*seed, target)
-                seeded = made_in is not None
-            with dbt_compat.partial_parse_ignoring_profile_hash() if made_in else contextlib.nullcontext():
-                result = dbtRunner(callbacks=[refusals]).invoke(parse_args)
-            if not result.success:
-                return None
-            if made_in is not None:
-                # Seeds keep the absolute folder they were parsed in (dbt reads the CSV from
-                # there): point those restored from another session's folder at this one.
-                dbt_compat.move_node_roots(result.result, made_in, request["cwd"])
-                # Says where the manifest came from, for whoever wonders (and the tests).
-                verdict = f"full parse: {'; '.join(refusals.reasons)}" if refusals.reasons else "used by dbt"
-                source = "\nfrom the plugin's start-up parse" if seeded else ""
-                (target / CACHE_NOTE).write_text(f"made in {made_in}\n{verdict}{source}\n", encoding="utf-8")
-            # A file dbt accepted keeps the folders it was made in (the seed's are in its own
-            # cache entry already), so only one dbt wrote afresh is cached under this key.
-            if cache_dir and key and (made_in is None or refusals.reasons):
-                _save_partial_parse(cache_dir, key, request["cwd"], target)
-        return result.result
+            # The lock makes a concurrent worker wait for this parse, then start from its file.
+            with locked(cache_dir / f"{key}.lock") if cache_dir and key else contextlib.nullcontext():
+                made_in = _restore_partial_parse(cache_dir, key, target) if cache_dir and key else None
+                seeded = False
+                if made_in is None and seed is not None:
+                    made_in = _restore_partial_parse(*seed, target)
+                    seeded = made_in is not None
+                with dbt_compat.partial_parse_ignoring_profile_hash() if made_in else contextlib.nullcontext():
+                    result = dbtRunner(callbacks=[refusals]).invoke(parse_args)
+                if not result.success:
+                    return None
+                if made_in is not None:
+                    # Seeds keep the absolute folder they were parsed in (dbt reads the CSV from
+                    # there): point those restored from another session's folder at this one.
+                    dbt_compat.move_node_roots(result.result, made_in, request["cwd"])
+                    # Says where the manifest came from, for whoever wonders (and the tests).
+                    verdict = f"full parse: {'; '.join(refusals.reasons)}" if refusals.reasons else "used by dbt"
+                    source = "\nfrom the plugin's start-up parse" if seeded else ""
+                    (target / CACHE_NOTE).write_text(f"made in {made_in}\n{verdict}{source}\n", encoding="utf-8")
+                # A file dbt accepted keeps the folders it was made in (the seed's are in its own
+                # cache entry already), so only one dbt wrote afresh is cached under this key.
+                if cache_dir and key and (made_in is None or refusals.reasons):
+                    _save_partial_parse(cache_dir, key, request["cwd"], target)
+            return result.result
     except Exception:  # noqa: BLE001 - fall back to a normal dbt run
         return None
     finally:
-        os.environ.clear()
-        os.environ.update(saved_env)
-        os.chdir(saved_cwd)
         release_duckdb()
 
 

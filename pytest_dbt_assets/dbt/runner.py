@@ -63,6 +63,22 @@ REDIRECTING_ENV_VARS = tuple(prefix + name for name in _REDIRECTING_ENV_NAMES fo
 
 
 @contextmanager
+def process_state(cwd: str | Path, environ: Mapping[str, str]) -> Iterator[None]:
+    """Run inside ``cwd`` with exactly ``environ``; the process's folder and environment are
+    restored afterwards, whatever happens."""
+    saved_cwd, saved_environ = os.getcwd(), dict(os.environ)
+    try:
+        os.chdir(cwd)
+        os.environ.clear()
+        os.environ.update(environ)
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved_environ)
+        os.chdir(saved_cwd)
+
+
+@contextmanager
 def dbt_environment(settings: Mapping[str, str] | None = None) -> Iterator[None]:
     """Hide the user's ``DBT_*`` / ``DBT_ENGINE_*`` redirections, anonymous usage tracking and
     colours from the dbt commands started inside (in process, or by dagster-dbt, which copies

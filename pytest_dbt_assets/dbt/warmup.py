@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_dbt_assets.compat import dbt as dbt_compat
-from pytest_dbt_assets.dbt.runner import release_duckdb
+from pytest_dbt_assets.dbt.runner import process_state, release_duckdb
 
 # A seed, a view, a table and an incremental model with tests: the materializations most
 # projects' commands run.
@@ -100,7 +100,8 @@ def _isolated(project: Path) -> Iterator[None]:
     them ("leaked semaphore objects") when it ends, with pytest's session, which is not the
     user's to act on.
     """
-    saved_env, saved_cwd = dict(os.environ), os.getcwd()
+    environ = {name: os.environ[name] for name in _KEPT_ENV if name in os.environ}
+    environ["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "false"
     sys.stdout.flush()
     sys.stderr.flush()
     saved_fds = os.dup(1), os.dup(2)
@@ -110,11 +111,8 @@ def _isolated(project: Path) -> Iterator[None]:
             os.dup2(devnull.fileno(), 1)
             os.dup2(devnull.fileno(), 2)
         multiprocessing.resource_tracker.ensure_running()
-        os.environ.clear()
-        os.environ.update({name: saved_env[name] for name in _KEPT_ENV if name in saved_env})
-        os.environ["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "false"
-        os.chdir(project)
-        yield
+        with process_state(project, environ):
+            yield
     finally:
         sys.stdout.flush()
         sys.stderr.flush()
@@ -122,6 +120,3 @@ def _isolated(project: Path) -> Iterator[None]:
         os.dup2(saved_fds[1], 2)
         for fd in saved_fds:
             os.close(fd)
-        os.chdir(saved_cwd)
-        os.environ.clear()
-        os.environ.update(saved_env)
