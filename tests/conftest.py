@@ -56,6 +56,14 @@ class _KeepLibraryModules:
         return any(path and Path(path).is_relative_to(self.repo) for path in paths)
 
 
+@pytest.fixture(autouse=True)
+def _library_modules_put_back() -> None:
+    """Every test starts with the library modules inner runs imported: pytester restores
+    ``sys.modules`` after each test that used it, and a later test importing one of those
+    dagster modules again (a unit test's ``materialize``) would fail as inner runs would."""
+    sys.modules.update(_KEPT_MODULES)
+
+
 @pytest.fixture(scope="session")
 def suite_cache_dir(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Path:
     """The plugin's cache folder that the nested sessions of every test process share."""
