@@ -6,6 +6,7 @@ as it was."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -129,11 +130,32 @@ def shop_repo(pytester: pytest.Pytester) -> Path:
     return repo
 
 
-@pytest.mark.parametrize("kind", list(CHANGES))
-def test_a_run_since_a_change_runs_exactly_the_tests_that_reach_it(pytester: pytest.Pytester, kind: str) -> None:
-    repo = shop_repo(pytester)
+# The recorded first run is the same for every kind of change: made once in each test process,
+# then the repository (its git history, pytest's cache holding the records, target/) is copied.
+_RECORDED: dict[str, Path] = {}
+
+
+def recorded_shop_repo(pytester: pytest.Pytester, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The shop, committed, after a first run that recorded what each test reaches (the late
+    test deselected: it has no record)."""
+    repo = pytester.path
+    if "shop" in _RECORDED:
+        shutil.copytree(_RECORDED["shop"], repo, dirs_exist_ok=True, symlinks=True)
+        return repo
+    shop_repo(pytester)
     first = pytester.runpytest("-p", "no:randomly", "--deselect=tests/test_late.py::test_late")
     first.assert_outcomes(passed=6, deselected=1)
+    template = tmp_path_factory.mktemp("recorded-shop")
+    shutil.copytree(repo, template, dirs_exist_ok=True, symlinks=True)
+    _RECORDED["shop"] = template
+    return repo
+
+
+@pytest.mark.parametrize("kind", list(CHANGES))
+def test_a_run_since_a_change_runs_exactly_the_tests_that_reach_it(
+    pytester: pytest.Pytester, tmp_path_factory: pytest.TempPathFactory, kind: str
+) -> None:
+    repo = recorded_shop_repo(pytester, tmp_path_factory)
 
     name, old, new, reaching = CHANGES[kind]
     edit(repo, name, old, new)
