@@ -16,7 +16,16 @@ import pytest
 
 from pytest_dbt_assets.dbt_resource import DbtInvocations, relocated_cli_resource
 
-SLEEP = ["-c", "import time; time.sleep(600)"]
+SLEEP = ["-c", "import time; print('running', flush=True); time.sleep(600)"]
+
+
+def running(invocation: object) -> object:
+    """``invocation`` once its Python runs the script, as dbt is when the plugin stops it. A
+    stop sent while the interpreter was still starting once waited out its whole grace for
+    SIGINT (100 s) before SIGTERM, in a loaded suite run."""
+    line = invocation.process.stdout.readline()  # type: ignore[attr-defined]
+    assert line.strip() in (b"running", "running"), line
+    return invocation
 
 
 @dataclass(frozen=True)
@@ -49,7 +58,7 @@ def resource(tmp_path: Path) -> object:
 def test_a_command_still_running_is_stopped_with_its_materialization(resource: object) -> None:
     invocations = DbtInvocations()
     with invocations.tracking():
-        invocation = resource.cli(SLEEP)  # type: ignore[attr-defined]
+        invocation = running(resource.cli(SLEEP))  # type: ignore[attr-defined]
     assert invocation.process.poll() is None
     stopped = invocations.stop()
     assert invocation.process.poll() is not None
@@ -60,10 +69,10 @@ def test_a_command_still_running_is_stopped_with_its_materialization(resource: o
 def test_each_materialization_stops_only_its_own_commands(resource: object) -> None:
     first, second = DbtInvocations(), DbtInvocations()
     with first.tracking():
-        mine = resource.cli(SLEEP)  # type: ignore[attr-defined]
+        mine = running(resource.cli(SLEEP))  # type: ignore[attr-defined]
     with second.tracking():
-        other = resource.cli(SLEEP)  # type: ignore[attr-defined]
-    untracked = resource.cli(SLEEP)  # type: ignore[attr-defined]
+        other = running(resource.cli(SLEEP))  # type: ignore[attr-defined]
+    untracked = running(resource.cli(SLEEP))  # type: ignore[attr-defined]
     try:
         assert len(first.stop()) == 1
         assert mine.process.poll() is not None
@@ -105,7 +114,7 @@ def test_a_command_started_in_a_thread_of_the_asset_is_the_materializations(tmp_
     @asset(required_resource_keys={"dbt"})
     def orders(context) -> None:  # type: ignore[no-untyped-def]
         with ThreadPoolExecutor(1) as pool:
-            started.append(pool.submit(context.resources.dbt.cli, SLEEP).result())
+            started.append(running(pool.submit(context.resources.dbt.cli, SLEEP).result()))
 
     invocations = DbtInvocations()
     with invocations.tracking():
