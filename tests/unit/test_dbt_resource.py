@@ -11,6 +11,7 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -19,11 +20,11 @@ from pytest_dbt_assets.dbt_resource import DbtInvocations, relocated_cli_resourc
 SLEEP = ["-c", "import time; print('running', flush=True); time.sleep(600)"]
 
 
-def running(invocation: object) -> object:
+def running(invocation: Any) -> Any:
     """``invocation`` once its Python runs the script, as dbt is when the plugin stops it. A
     stop sent while the interpreter was still starting once waited out its whole grace for
     SIGINT (100 s) before SIGTERM, in a loaded suite run."""
-    line = invocation.process.stdout.readline()  # type: ignore[attr-defined]
+    line = invocation.process.stdout.readline()
     assert line.strip() in (b"running", "running"), line
     return invocation
 
