@@ -45,12 +45,14 @@ MATERIALIZING_TESTS = """
 
 def timed(command: list[str], cwd: Path) -> tuple[float, float]:
     """Wall and CPU seconds of ``command`` run to completion (it must succeed)."""
-    started = time.monotonic()
-    process = subprocess.Popen(command, cwd=cwd, env=child_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(process.pid, 0)
-    wall = time.monotonic() - started
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"{' '.join(command)} failed in {cwd}")
+    with tempfile.TemporaryFile(mode="w+") as out:
+        started = time.monotonic()
+        process = subprocess.Popen(command, cwd=cwd, env=child_env(), stdout=out, stderr=out)
+        _, status, usage = os.wait4(process.pid, 0)
+        wall = time.monotonic() - started
+        if os.waitstatus_to_exitcode(status) != 0:
+            out.seek(0)
+            raise SystemExit(f"{' '.join(command)} failed in {cwd}:\n{out.read()[-4000:]}")
     return wall, usage.ru_utime + usage.ru_stime
 
 
