@@ -20,13 +20,11 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-from run import child_env, describe_machine
+from run import describe_machine, run_child
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -43,27 +41,14 @@ MATERIALIZING_TESTS = """
 """
 
 
-def timed(command: list[str], cwd: Path) -> tuple[float, float]:
-    """Wall and CPU seconds of ``command`` run to completion (it must succeed)."""
-    with tempfile.TemporaryFile(mode="w+") as out:
-        started = time.monotonic()
-        process = subprocess.Popen(command, cwd=cwd, env=child_env(), stdout=out, stderr=out)
-        _, status, usage = os.wait4(process.pid, 0)
-        wall = time.monotonic() - started
-        if os.waitstatus_to_exitcode(status) != 0:
-            out.seek(0)
-            raise SystemExit(f"{' '.join(command)} failed in {cwd}:\n{out.read()[-4000:]}")
-    return wall, usage.ru_utime + usage.ru_stime
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tests", type=int, default=6, help="materializing tests in the session")
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
 
-    pytest_command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q"]
-    cases = {
+    pytest_command: list[str | Path] = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q"]
+    cases: dict[str, list[str | Path]] = {
         "import dagster, dagster_dbt": [sys.executable, "-c", "import dagster, dagster_dbt"],
         "session -n 0": [*pytest_command, "-n", "0"],
         "session -n 2": [*pytest_command, "-n", "2"],
@@ -74,18 +59,18 @@ def main() -> None:
         write_files(
             repo, {**SHOP_DBT_FILES, **SHOP_DAGSTER_FILES, "pyproject.toml": SHOP_INI, "tests/test_run.py": test}
         )
-        timed(cases["session -n 0"], repo)  # fills the plugin's caches, as an earlier run has
-        results = {name: [timed(command, repo) for _ in range(args.repeat)] for name, command in cases.items()}
+        run_child(cases["session -n 0"], repo)  # fills the plugin's caches, as an earlier run has
+        results = {name: [run_child(command, repo) for _ in range(args.repeat)] for name, command in cases.items()}
 
     print(f"{describe_machine()}; load average at the end {os.getloadavg()[0]:.1f}\n")
     print(f"shop repo, {args.tests} materializing tests, median of {args.repeat}\n")
     print("| case | wall s | CPU s |\n|---|---|---|")
     for name, runs in results.items():
-        wall = statistics.median(run[0] for run in runs)
-        cpu = statistics.median(run[1] for run in runs)
+        wall = statistics.median(run.wall for run in runs)
+        cpu = statistics.median(run.cpu for run in runs)
         print(f"| {name} | {wall:.1f} | {cpu:.1f} |")
-    added = statistics.median(r[1] for r in results["session -n 2"]) - statistics.median(
-        r[1] for r in results["session -n 0"]
+    added = statistics.median(run.cpu for run in results["session -n 2"]) - statistics.median(
+        run.cpu for run in results["session -n 0"]
     )
     print(f"\nTwo xdist workers add {added:.1f} CPU s ({added / 2:.1f} each).")
 

@@ -175,6 +175,7 @@ class Child:
     wall: float
     peak_mb: float
     output: str
+    cpu: float = 0.0  # user + system seconds of the process and every process it waited for
 
 
 def child_env() -> dict[str, str]:
@@ -191,7 +192,8 @@ def child_env() -> dict[str, str]:
 
 
 def run_child(args: list[str | Path], cwd: Path) -> Child:
-    """Run a process to completion; its wall time and the peak RSS of its largest process."""
+    """Run a process to completion; its wall time, the peak RSS of its largest process and
+    the CPU time it and the processes it waited for used."""
     with tempfile.TemporaryFile() as out:
         start = time.perf_counter()
         process = subprocess.Popen(args, cwd=cwd, env=child_env(), stdout=out, stderr=subprocess.STDOUT)
@@ -204,7 +206,7 @@ def run_child(args: list[str | Path], cwd: Path) -> Child:
         command = " ".join(str(arg) for arg in args)
         raise RuntimeError(f"`{command}` in {cwd} exited with {process.returncode}:\n{output[-6000:]}")
     kilobytes = usage.ru_maxrss / 1024 if sys.platform == "darwin" else usage.ru_maxrss
-    return Child(wall, kilobytes / 1024, output)
+    return Child(wall, kilobytes / 1024, output, usage.ru_utime + usage.ru_stime)
 
 
 def durations_by_phase(output: str) -> dict[tuple[str, str], float]:
