@@ -22,10 +22,9 @@ import re
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-from run import child_env, describe_machine
+from run import child_env, describe_machine, run_child
 
 ROOT = Path(__file__).resolve().parents[1]
 _DURATION = re.compile(r"^([\d.]+)s (?:call|setup|teardown)\s+(\S+?)::")
@@ -36,24 +35,19 @@ def run_suite(folder: Path, tests: list[str], workers: str) -> dict[str, object]
     """One pytest run of ``tests`` in ``folder``: wall and CPU seconds, outcome, seconds per module."""
     env = child_env()
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(folder), env.get("PYTHONPATH")]))
-    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-n", workers, "--dist", "worksteal"]
-    with tempfile.TemporaryFile(mode="w+") as out:
-        started = time.monotonic()
-        process = subprocess.Popen([*command, "--durations=0", *tests], cwd=folder, env=env, stdout=out, stderr=out)
-        _, status, usage = os.wait4(process.pid, 0)
-        wall = time.monotonic() - started
-        out.seek(0)
-        lines = out.read().splitlines()
+    command: list[str | Path] = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-n", workers]
+    run = run_child([*command, "--dist", "worksteal", "--durations=0", *tests], folder, env=env, check=False)
+    lines = run.output.splitlines()
     per_module: collections.Counter[str] = collections.Counter()
     for line in lines:
         if found := _DURATION.match(line):
             per_module[found.group(2)] += float(found.group(1))
     outcome = next((found.group(1) for line in reversed(lines) if (found := _OUTCOME.search(line))), "no summary")
     return {
-        "wall": wall,
-        "cpu": usage.ru_utime + usage.ru_stime,
+        "wall": run.wall,
+        "cpu": run.cpu,
         "outcome": outcome,
-        "exit": os.waitstatus_to_exitcode(status),
+        "exit": run.exit,
         "modules": per_module,
     }
 

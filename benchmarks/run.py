@@ -176,6 +176,7 @@ class Child:
     peak_mb: float
     output: str
     cpu: float = 0.0  # user + system seconds of the process and every process it waited for
+    exit: int = 0
 
 
 def child_env() -> dict[str, str]:
@@ -191,22 +192,25 @@ def child_env() -> dict[str, str]:
     return env
 
 
-def run_child(args: list[str | Path], cwd: Path) -> Child:
-    """Run a process to completion; its wall time, the peak RSS of its largest process and
-    the CPU time it and the processes it waited for used."""
+def run_child(args: list[str | Path], cwd: Path, env: dict[str, str] | None = None, check: bool = True) -> Child:
+    """Run a process to completion (in ``env``, :func:`child_env` by default); its wall time,
+    the peak RSS of its largest process, the CPU time it and the processes it waited for used,
+    and its exit code (with ``check``, one but 0 raises)."""
     with tempfile.TemporaryFile() as out:
         start = time.perf_counter()
-        process = subprocess.Popen(args, cwd=cwd, env=child_env(), stdout=out, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            args, cwd=cwd, env=child_env() if env is None else env, stdout=out, stderr=subprocess.STDOUT
+        )
         _, status, usage = os.wait4(process.pid, 0)
         wall = time.perf_counter() - start
         process.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         output = out.read().decode(errors="replace")
-    if process.returncode != 0:
+    if check and process.returncode != 0:
         command = " ".join(str(arg) for arg in args)
         raise RuntimeError(f"`{command}` in {cwd} exited with {process.returncode}:\n{output[-6000:]}")
     kilobytes = usage.ru_maxrss / 1024 if sys.platform == "darwin" else usage.ru_maxrss
-    return Child(wall, kilobytes / 1024, output, usage.ru_utime + usage.ru_stime)
+    return Child(wall, kilobytes / 1024, output, usage.ru_utime + usage.ru_stime, process.returncode)
 
 
 def durations_by_phase(output: str) -> dict[tuple[str, str], float]:
