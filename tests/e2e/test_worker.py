@@ -1,6 +1,10 @@
 """The warm dbt worker under faults: killed as the out-of-memory killer would (SIGKILL),
 between and during materializations; its files under pytest's basetemp, removed after the
-session, also after the session itself was killed; deep basetemps."""
+session, also after the session itself was killed; deep basetemps.
+
+The worker is its own process in every test, as users run it (not forked from the suite's
+zygote). The session around it runs in this process, but where the test is about that session's
+process: killed, given a temp folder of its own (``TMPDIR``), or under xdist."""
 
 from __future__ import annotations
 
@@ -17,7 +21,6 @@ import pytest
 from pytest_dbt_assets.owner import process_identity
 from tests.repos import SHOP_INI, run_pytest, write_files
 
-# The worker as its own process, as users run it (not forked from the suite's zygote).
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("no_suite_zygote")]
 
 HANG_GUARD = 600  # seconds; never a measure, only so that a hang ends the test
@@ -107,6 +110,14 @@ def _said(run: subprocess.CompletedProcess[str]) -> str:
     return "\n".join([*kept[:60], "...", *lines[-25:]])
 
 
+def _run_in_process(pytester: pytest.Pytester, *args: str) -> subprocess.CompletedProcess[str]:
+    """The user's session in this process, read as ``run_pytest``'s: for the tests of the
+    worker's life, which is its own process either way (``no_suite_zygote``); a fresh pytest
+    around it would only add its start-up (CONTRIBUTING: what a nested run costs)."""
+    result = pytester.runpytest("-p", "no:cacheprovider", "-q", *args)
+    return subprocess.CompletedProcess(list(args), int(result.ret), result.stdout.str(), result.stderr.str())
+
+
 def _repo(shop_repo: pytest.Pytester, files: dict[str, str]) -> Path:
     write_files(shop_repo.path, {"worker_tools.py": WORKER_TOOLS, **files})
     return shop_repo.path
@@ -114,7 +125,7 @@ def _repo(shop_repo: pytest.Pytester, files: dict[str, str]) -> Path:
 
 def test_worker_killed_between_materializations_is_restarted_with_a_warning(shop_repo: pytest.Pytester) -> None:
     repo = _repo(shop_repo, {"tests/test_run.py": KILLED_BETWEEN_TEST})
-    run = run_pytest(repo, timeout=HANG_GUARD)
+    run = _run_in_process(shop_repo)
     assert run.returncode == 0, _said(run)
     killed = (repo / "killed.txt").read_text()
     output = " ".join(run.stdout.split())  # the warnings summary wraps nothing, but be safe
@@ -168,7 +179,7 @@ def test_worker_starts_with_the_session_and_stops_when_no_test_needs_it(shop_rep
             """,
         },
     )
-    graph_only = run_pytest(repo, timeout=HANG_GUARD)
+    graph_only = _run_in_process(shop_repo)
     assert graph_only.returncode == 0, _said(graph_only)
     seen = json.loads((repo / "seen.json").read_text())
     assert len(seen["collecting"]) == 1 and seen["graph"] == [], seen
@@ -187,19 +198,19 @@ def test_worker_starts_with_the_session_and_stops_when_no_test_needs_it(shop_rep
             """
         },
     )
-    both = run_pytest(repo, timeout=HANG_GUARD)
+    both = _run_in_process(shop_repo)
     assert both.returncode == 0, _said(both)
     seen = json.loads((repo / "seen.json").read_text())
     assert len(seen["collecting"]) == 1 and seen["graph"] == seen["run"] == seen["collecting"], seen
     # Listing tests starts none.
     (repo / "seen.json").unlink()
-    listed = run_pytest(repo, "--collect-only", timeout=HANG_GUARD)
+    listed = _run_in_process(shop_repo, "--collect-only")
     assert listed.returncode == 0, _said(listed)
     assert json.loads((repo / "seen.json").read_text())["collecting"] == []
 
 
 def test_worker_killed_twice_fails_naming_the_subprocess_runner(shop_repo: pytest.Pytester) -> None:
-    repo = _repo(
+    _repo(
         shop_repo,
         {
             "tests/test_run.py": KILLED_BETWEEN_TEST
@@ -215,7 +226,7 @@ def test_worker_killed_twice_fails_naming_the_subprocess_runner(shop_repo: pytes
 """,
         },
     )
-    run = run_pytest(repo, timeout=HANG_GUARD)
+    run = _run_in_process(shop_repo)
     assert run.returncode == 1, _said(run)
     assert "1 passed" in run.stdout and "2 failed" in run.stdout, _said(run)
     output = " ".join(run.stdout.split())
@@ -282,7 +293,7 @@ def test_worker_killed_during_a_materialization_is_named_in_its_failures(
             """,
         },
     )
-    run = run_pytest(repo, timeout=HANG_GUARD)
+    run = _run_in_process(shop_repo)
     assert run.returncode == 0, _said(run)
     killed = (repo / "killed.txt").read_text()
     failures = " ".join((repo / "failures.txt").read_text().split())
@@ -333,7 +344,7 @@ def test_a_command_that_parses_after_the_worker_parsed_in_full_runs(shop_repo: p
     (``dbt ls``, ``run-operation``: the worker keeps a manifest for build, run, test and the
     like) waited for ever after the worker had parsed in full (vars other than the start-up
     parse's) with dbt's static parser, whose threads a forked child does not have."""
-    repo = _repo(
+    _repo(
         shop_repo,
         {
             "shop_dagster/lister.py": """
@@ -360,7 +371,7 @@ def test_a_command_that_parses_after_the_worker_parsed_in_full_runs(shop_repo: p
             """,
         },
     )
-    run = run_pytest(repo, timeout=HANG_GUARD)
+    run = _run_in_process(shop_repo)
     assert run.returncode == 0, _said(run)
 
 
