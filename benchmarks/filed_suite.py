@@ -24,7 +24,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from own_suite import ROOT, checkout, run_suite
+from own_suite import ROOT, checkout, print_failed, run_suite
 from run import child_env, describe_machine
 
 _ID_CELL = re.compile(r"(tests/\S+?\.py)(?:::([^\s,;|]+))?")
@@ -133,6 +133,8 @@ def main() -> None:
     print(f"`-n {args.workers}`\n\n| run | wall s | CPU s | outcome | exit |\n|---|---|---|---|---|")
     for name, result in results.items():
         print(f"| {name} | {result['wall']:.0f} | {result['cpu']:.0f} | {result['outcome']} | {result['exit']} |")
+    for name, result in results.items():
+        print_failed(name, result)
     print(f"\nOld ids that map to no test of the working tree: {len(lost)}")
     for old in lost:
         print(f"- {old}")

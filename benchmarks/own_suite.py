@@ -44,12 +44,23 @@ def run_suite(folder: Path, tests: list[str], workers: str) -> dict[str, object]
             per_module[found.group(2)] += float(found.group(1))
     outcome = next((found.group(1) for line in reversed(lines) if (found := _OUTCOME.search(line))), "no summary")
     return {
+        "failed": [line for line in lines if line.startswith(("FAILED ", "ERROR "))],
         "wall": run.wall,
         "cpu": run.cpu,
         "outcome": outcome,
         "exit": run.exit,
         "modules": per_module,
     }
+
+
+def print_failed(name: str, result: dict[str, object]) -> None:
+    """The short summary lines (``FAILED``, ``ERROR``) of a run that did not pass."""
+    failed = result["failed"]
+    assert isinstance(failed, list)
+    if failed:
+        print(f"\nNot passed at {name}:\n")
+        for line in failed:
+            print(f"- {line}")
 
 
 def checkout(revision: str, into: Path) -> Path:
@@ -83,6 +94,7 @@ def main() -> None:
     for revision, result in results.items():
         print(f"| {revision} | {result['wall']:.0f} | {result['cpu']:.0f} | {result['outcome']} | {result['exit']} |")
     for revision, result in results.items():
+        print_failed(revision, result)
         modules = result["modules"]
         assert isinstance(modules, collections.Counter)
         print(f"\nLongest modules at {revision} (test seconds, summed over workers):\n")
