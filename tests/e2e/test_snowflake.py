@@ -2,8 +2,8 @@
 the emulator, the team's SnowflakeResource routed to the test database with or without
 secrets, a real login refused, and nothing written outside basetemp and target/.
 
-End-to-end: each test runs pytest on a user repo written here, in a fresh interpreter (the
-way the team runs it, `-n 2` too).
+End-to-end: each test runs pytest on a user repo written here; the team's repo as it is in a
+fresh interpreter (the way the team runs it, `-n 2` too), the other cases in this process.
 """
 
 from __future__ import annotations
@@ -112,10 +112,14 @@ REFUSED_LOGIN = """
 """
 
 
-def test_a_real_snowflake_login_during_a_materialization_is_refused(tmp_path: Path) -> None:
-    repo = tmp_path / "repo"
+def test_a_real_snowflake_login_during_a_materialization_is_refused(
+    snowflake_repo: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # In this process: the guard is the session's, and this process has imported the connector
+    # before (as a user's conftest does); the team's own repo runs fresh above.
+    for name, value in SNOWFLAKE_SECRETS.items():
+        monkeypatch.setenv(name, value)
     files = {
-        **SNOWFLAKE_SHOP_FILES,
         "shop_dagster/sneaky.py": REFUSED_LOGIN,
         "tests/test_sneaky.py": """
             import pytest
@@ -127,12 +131,12 @@ def test_a_real_snowflake_login_during_a_materialization_is_refused(tmp_path: Pa
                 assert len(result.failures) == 1
                 print("FAILURE:", result.failures[0])
         """,
+        "pyproject.toml": SNOWFLAKE_SHOP_FILES["pyproject.toml"].replace("definitions:defs", "sneaky:defs"),
     }
-    files["pyproject.toml"] = files["pyproject.toml"].replace("definitions:defs", "sneaky:defs")
-    write_files(repo, files)
-    result = run_pytest(repo, "-s", f"--basetemp={tmp_path / 'base'}", env=_environment(secrets=True))
-    assert result.returncode == 0, result.stdout + result.stderr
-    failure = next(line for line in result.stdout.splitlines() if "FAILURE:" in line)
+    write_files(snowflake_repo.path, files)
+    result = snowflake_repo.runpytest("-s", "tests/test_sneaky.py")
+    result.assert_outcomes(passed=1)
+    failure = next(line for line in result.outlines if "FAILURE:" in line)
     assert "refused a login to the Snowflake account 'acme-prod' at acme-prod.snowflakecomputing.com" in failure
     assert "dbt_assets_resources" in failure
 
