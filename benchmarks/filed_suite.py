@@ -24,20 +24,18 @@ import sys
 import tempfile
 from pathlib import Path
 
-from own_suite import ROOT, checkout, print_failed, run_suite
-from run import child_env, describe_machine
+from own_suite import ROOT, checkout, print_failed, revision_env, run_suite
+from run import describe_machine
 
 _ID_CELL = re.compile(r"(tests/\S+?\.py)(?:::([^\s,;|]+))?")
 
 
 def collect(folder: Path) -> list[str]:
     """The test ids pytest collects in ``folder`` (its own package first on the path)."""
-    env = child_env()
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(folder), env.get("PYTHONPATH")]))
     listed = subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "--collect-only"],
         cwd=folder,
-        env=env,
+        env=revision_env(folder),
         capture_output=True,
         text=True,
         check=True,
@@ -71,7 +69,6 @@ def read_moves(moved: str) -> tuple[dict[str, list[str]], dict[tuple[str, str], 
                 module, name = found.group(1), found.group(2) or ""
             else:
                 name = part.strip().lstrip(":").split(" ")[0]
-            name = name.split(" ")[0]
             if "[" in name:  # each parameter of the test
                 tests[(module, name.split("[")[0] + "[")] = new_id.split("[")[0] + "[" if "[" in new_id else new_id
             tests[(module, name)] = new_id

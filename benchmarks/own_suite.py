@@ -31,10 +31,16 @@ _DURATION = re.compile(r"^([\d.]+)s (?:call|setup|teardown)\s+(\S+?)::")
 _OUTCOME = re.compile(r"(\d+ (?:passed|failed|errors?|skipped|deselected)\b.*?) in [\d.]+s")
 
 
-def run_suite(folder: Path, tests: list[str], workers: str) -> dict[str, object]:
-    """One pytest run of ``tests`` in ``folder``: wall and CPU seconds, outcome, seconds per module."""
+def revision_env(folder: Path) -> dict[str, str]:
+    """The environment of a child run in ``folder``: its own package first on the path."""
     env = child_env()
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(folder), env.get("PYTHONPATH")]))
+    return env
+
+
+def run_suite(folder: Path, tests: list[str], workers: str) -> dict[str, object]:
+    """One pytest run of ``tests`` in ``folder``: wall and CPU seconds, outcome, seconds per module."""
+    env = revision_env(folder)
     command: list[str | Path] = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-n", workers]
     run = run_child([*command, "--dist", "worksteal", "--durations=0", *tests], folder, env=env, check=False)
     lines = run.output.splitlines()
