@@ -9,7 +9,6 @@ early and the short unit tests fill the end of each worker's queue.
 
 from __future__ import annotations
 
-import gc
 import multiprocessing.resource_tracker  # dbt's semaphores unregister through it: keep it loaded
 import multiprocessing.synchronize  # noqa: F401
 import os
@@ -61,15 +60,8 @@ class _KeepLibraryModules:
 def _library_modules_put_back() -> None:
     """Every test starts with the library modules inner runs imported: pytester restores
     ``sys.modules`` after each test that used it, and a later test importing one of those
-    dagster modules again (a unit test's ``materialize``) would fail as inner runs would.
-
-    What is alive then (dagster, dbt, the kept modules: this process's lasting state) is frozen
-    out of the garbage collector's reach, as the zygote does: each full collection otherwise
-    walks it all again, and inner runs make many (3% of the CPU of a run of in-process
-    end-to-end modules, benchmarks/own_suite.py)."""
+    dagster modules again (a unit test's ``materialize``) would fail as inner runs would."""
     sys.modules.update(_KEPT_MODULES)
-    gc.collect()  # the last test's garbage first: frozen objects are never collected
-    gc.freeze()
 
 
 @pytest.fixture(scope="session")
