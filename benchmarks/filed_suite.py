@@ -25,22 +25,16 @@ import tempfile
 from pathlib import Path
 
 from own_suite import ROOT, checkout, print_failed, revision_env, run_suite
-from run import describe_machine
+from run import describe_machine, run_child
 
 _ID_CELL = re.compile(r"(tests/\S+?\.py)(?:::([^\s,;|]+))?")
 
 
 def collect(folder: Path) -> list[str]:
     """The test ids pytest collects in ``folder`` (its own package first on the path)."""
-    listed = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "--collect-only"],
-        cwd=folder,
-        env=revision_env(folder),
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return [line for line in listed.stdout.splitlines() if "::" in line]
+    command: list[str | Path] = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "--collect-only"]
+    listed = run_child(command, folder, env=revision_env(folder))
+    return [line for line in listed.output.splitlines() if "::" in line]
 
 
 def read_moves(moved: str) -> tuple[dict[str, list[str]], dict[tuple[str, str], str]]:
